@@ -1,0 +1,259 @@
+"""The four-label classifier: fit, predict, explain.  Pure and deterministic.
+
+Method: a multinomial logistic regression over sparse binary features of a
+headline and its summary: word unigrams and bigrams of the whole text, the
+same again for the title alone (the codebook judges "from the title first"),
+five-letter word stems, and a handful of cue patterns for the codebook's
+decision points (response framing, threats, tallies, talks).  Features are
+L2-normalised per item.  Training uses scikit-learn; prediction uses only the
+exported weights (numpy + scipy.sparse), so a saved model is a plain ``.npz``
+of arrays and strings: no pickle, nothing executable.
+
+Evidence for a decision is the few features that pushed the predicted label
+hardest, printed as the words they stand for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.errors import ModelError
+
+LABELS: tuple[str, ...] = ("attack", "retaliation", "de-escalation", "other")
+MAX_CHARS = 2000
+FORMAT_VERSION = 1
+
+_TOKEN = re.compile(r"[^\W\d_]+|\d+")
+_CUES: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern, re.I)
+    for name, pattern in {
+        "response": r"\b(in (direct )?(response|retaliation|reprisal|revenge|return) (to|for)|retaliat\w*|reprisal|"
+        r"tit[- ]for[- ]tat|(hit|hits|struck|strikes|strike) back|aveng\w*|answer(ed|ing)? (to |for )?the|"
+        r"responded to|response strikes?|punitive)\b",
+        "threat": r"\b(vow\w*|warn\w*|threat\w*|pledg\w*|promis\w*|would respond|will respond|will retaliate|"
+        r"could retaliate|mulls?|weighs?|consider\w*|prepar\w* (a |to )?respon\w*)\b",
+        "tally": r"\b(\d+(st|nd|rd|th)|\d{2,} (attacks|strikes)|since (mid-)?(october|november|december|january|"
+        r"february|march|april|may|june|july|august|september|the (start|beginning))|so far this (year|month)|"
+        r"tally|toll (rises|climbs))\b",
+        "talks": r"\b(talks?|negotiat\w*|mediat\w*|truce|ceasefire|cease-fire|pause|halt\w*|suspen\w*|"
+        r"withdraw\w*|pull\w* (back|out)|release\w*|swap|exchange\w*|restraint|de-?escalat\w*|calm)\b",
+        "condemn": r"\b(condemn\w*|denounc\w*|decr(y|ies|ied)|summon\w*|protest\w*|sanction\w*|expel\w*)\b",
+        "after": r"\b(after|following|days after|hours after|a day after)\b",
+        "figurative": r"\b(striker|strikers|goal|match|league|season|shares|stocks|prices?|tariffs?|"
+        r"ransomware|hackers?|cyber\w*|heart attack|panic attack)\b",
+    }.items()
+}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One item's label, a probability for every label (summing to 1), and why."""
+
+    label: str
+    scores: dict[str, float]
+    evidence: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def confidence(self) -> float:
+        return self.scores[self.label]
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    summary: str = ""
+
+
+def tokens(text: str) -> list[str]:
+    return ["0" if t.isdigit() else t for t in _TOKEN.findall(text.lower())]
+
+
+def _ngrams(words: list[str], prefix: str) -> Iterable[str]:
+    for i, word in enumerate(words):
+        yield prefix + word
+        if i:
+            yield f"{prefix}{words[i - 1]} {word}"
+
+
+def features(doc: Document) -> set[str]:
+    """The sparse binary features of one item (see the module docstring)."""
+    title, summary = doc.title[:MAX_CHARS], doc.summary[:MAX_CHARS]
+    title_words, summary_words = tokens(title), tokens(summary)
+    words = title_words + summary_words
+    found = set(_ngrams(words, ""))
+    found.update(_ngrams(title_words, "T:"))
+    found.update("S:" + w[:5] for w in words if len(w) > 5)
+    for name, pattern in _CUES.items():
+        if pattern.search(title):
+            found.add("CT:" + name)
+        if pattern.search(summary):
+            found.add("CS:" + name)
+    return found
+
+
+def _describe(feature: str) -> str:
+    """A feature as a reader would say it."""
+    kind, _, rest = feature.partition(":")
+    if kind in ("CT", "CS"):
+        return f"{rest} cue in {'title' if kind == 'CT' else 'summary'}"
+    if kind == "S":
+        return rest + "…"
+    if kind == "T":
+        return f"“{rest}” (title)"
+    return f"“{feature}”"
+
+
+@dataclass
+class Classifier:
+    """Weights over a fixed vocabulary; ``coef`` is labels x features."""
+
+    vocabulary: dict[str, int]
+    coef: np.ndarray
+    intercept: np.ndarray
+    labels: tuple[str, ...] = LABELS
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "unversioned"))
+
+    def _matrix(self, docs: Sequence[Document]) -> tuple[Any, list[list[int]]]:
+        from scipy.sparse import csr_matrix
+
+        indptr, indices, data, per_doc = [0], [], [], []
+        for doc in docs:
+            found = [self.vocabulary[f] for f in features(doc) if f in self.vocabulary]
+            weight = 1.0 / math.sqrt(len(found)) if found else 0.0
+            indices.extend(found)
+            data.extend([weight] * len(found))
+            indptr.append(len(indices))
+            per_doc.append(found)
+        shape = (len(docs), len(self.vocabulary))
+        return csr_matrix((np.array(data, dtype=np.float64), indices, indptr), shape=shape), per_doc
+
+    def probabilities(self, docs: Sequence[Document]) -> np.ndarray:
+        """One row per document, one column per label, rows summing to 1."""
+        matrix, _ = self._matrix(docs)
+        return _softmax(matrix @ self.coef.T + self.intercept)
+
+    def predict(self, docs: Sequence[Document], evidence: int = 3) -> list[Prediction]:
+        if not docs:
+            return []
+        matrix, per_doc = self._matrix(docs)
+        probs = _softmax(matrix @ self.coef.T + self.intercept)
+        return [self._prediction(doc, row, found, evidence) for doc, row, found in zip(docs, probs, per_doc)]
+
+    def _prediction(self, doc: Document, row: np.ndarray, found: list[int], evidence: int) -> Prediction:
+        scores = {label: round(float(p), 4) for label, p in zip(self.labels, row)}
+        if not (doc.title.strip() or doc.summary.strip()):
+            return Prediction("other", _certain("other", self.labels), (), "empty text")
+        best = int(np.argmax(row))
+        note = "few known words: low confidence" if len(found) < 3 else ""
+        return Prediction(self.labels[best], scores, self.explain(best, found, evidence), note)
+
+    def explain(self, label_index: int, found: list[int], top: int = 3) -> tuple[str, ...]:
+        """Features that favour ``label_index`` over the mean of the other labels, strongest first."""
+        if not found or top <= 0:
+            return ()
+        weights = self.coef[:, found]
+        margin = weights[label_index] - np.delete(weights, label_index, axis=0).mean(axis=0)
+        order = np.argsort(-margin, kind="stable")[:top]
+        names = self._names()
+        return tuple(_describe(names[found[i]]) for i in order if margin[i] > 0)
+
+    def _names(self) -> list[str]:
+        cached = self.meta.get("_names")
+        if cached is None:
+            cached = [""] * len(self.vocabulary)
+            for name, index in self.vocabulary.items():
+                cached[index] = name
+            self.meta["_names"] = cached
+        return list(cached)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        names = np.array(self._names(), dtype=np.str_)
+        meta = {k: v for k, v in self.meta.items() if not k.startswith("_")}
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(
+            tmp,
+            names=names,
+            coef=self.coef.astype(np.float32),
+            intercept=self.intercept.astype(np.float64),
+            labels=np.array(self.labels, dtype=np.str_),
+            meta=np.array(json.dumps(meta, sort_keys=True)),
+            format=np.array(FORMAT_VERSION),
+        )
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Classifier:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if int(data["format"]) != FORMAT_VERSION:
+                    raise ModelError(f"{path}: model format {int(data['format'])}, this code reads {FORMAT_VERSION}")
+                names = [str(n) for n in data["names"]]
+                return cls(
+                    vocabulary={name: i for i, name in enumerate(names)},
+                    coef=data["coef"].astype(np.float64),
+                    intercept=data["intercept"],
+                    labels=tuple(str(x) for x in data["labels"]),
+                    meta=json.loads(str(data["meta"])),
+                )
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelError(f"{path}: cannot load classifier ({exc})") from None
+
+
+def _softmax(scores: Any) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(scores)
+    return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+
+
+def _certain(label: str, labels: Sequence[str]) -> dict[str, float]:
+    return {name: (1.0 if name == label else 0.0) for name in labels}
+
+
+def fit(docs: Sequence[Document], labels: Sequence[str], c: float = 4.0, min_count: int = 2) -> Classifier:
+    """Train deterministically: same data in the same order gives the same weights."""
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import LogisticRegression
+
+    unknown = sorted(set(labels) - set(LABELS))
+    if unknown:
+        raise ModelError(f"unknown labels in training data: {unknown}")
+    feature_sets = [features(d) for d in docs]
+    counts: dict[str, int] = {}
+    for found in feature_sets:
+        for f in found:
+            counts[f] = counts.get(f, 0) + 1
+    vocabulary = {f: i for i, f in enumerate(sorted(f for f, n in counts.items() if n >= min_count))}
+    indptr, indices, data = [0], [], []
+    for found in feature_sets:
+        known = sorted(vocabulary[f] for f in found if f in vocabulary)
+        indices.extend(known)
+        data.extend([1.0 / math.sqrt(len(known)) if known else 0.0] * len(known))
+        indptr.append(len(indices))
+    matrix = csr_matrix((data, indices, indptr), shape=(len(docs), len(vocabulary)))
+    target = np.array([LABELS.index(label) for label in labels])
+    model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced", tol=1e-6)
+    model.fit(matrix, target)
+    coef = np.zeros((len(LABELS), len(vocabulary)))
+    intercept = np.full(len(LABELS), -20.0)  # a label never seen in training is never predicted
+    coef[model.classes_] = model.coef_
+    intercept[model.classes_] = model.intercept_
+    digest = hashlib.sha256(json.dumps([[d.title, d.summary, y] for d, y in zip(docs, labels)]).encode()).hexdigest()
+    meta = {"c": c, "min_count": min_count, "n_train": len(docs), "n_features": len(vocabulary), "data_sha256": digest}
+    meta["version"] = f"lr-{digest[:10]}"
+    return Classifier(vocabulary, coef, intercept, LABELS, meta)

@@ -1,0 +1,314 @@
+"""The jobs, sequenced in one place, and the scheduler that runs them.
+
+Each job is a plain function taking the settings, an engine, the classifier
+and ``now``; the CLI calls the same functions.  ``run_service`` wires them to
+APScheduler.  Nothing here parses, classifies or queries by itself: it hands
+values between the rooms that do.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from monitor import fetch, parse, store
+from monitor.backfill import BadRecord, Record
+from monitor.classify import Classifier, Document
+from monitor.config import Settings
+from monitor.fetch import ErrorKind, FetchResult, Validators
+
+log = logging.getLogger("monitor")
+
+
+@dataclass(frozen=True)
+class FeedRef:
+    """What a fetch needs to know of a stored feed (safe to pass between threads)."""
+
+    id: str
+    url: str
+    validators: Validators
+    interval_s: int
+    error_count: int
+
+
+@dataclass(frozen=True)
+class FeedOutcome:
+    feed_id: str
+    status: str  # "ok" | "not_modified" | "error"
+    new: int = 0
+    seen: int = 0
+    http_status: int | None = None
+    error_kind: str | None = None
+    message: str = ""
+    bozo: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class ImportSummary:
+    read: int = 0
+    new: int = 0
+    duplicate: int = 0
+    bad: list[BadRecord] = field(default_factory=list)
+
+
+def label_items(classifier: Classifier, items: Sequence[parse.ParsedItem]) -> list[store.NewItem]:
+    """Classify parsed items and pair each with its prediction."""
+    predictions = classifier.predict([Document(i.title, i.summary) for i in items])
+    return [
+        store.NewItem(
+            i.key,
+            i.title,
+            i.summary,
+            i.published,
+            i.guid,
+            i.link,
+            p.label,
+            p.scores,
+            p.evidence,
+            p.note,
+            classifier.version,
+        )
+        for i, p in zip(items, predictions)
+    ]
+
+
+def feed_refs(engine: Engine) -> list[FeedRef]:
+    with Session(engine) as session:
+        return [
+            FeedRef(f.id, f.url, Validators(f.etag, f.last_modified), f.interval_s, f.error_count)
+            for f in store.active_feeds(session)
+        ]
+
+
+def sync_config(settings: Settings, engine: Engine, now: datetime) -> None:
+    """Create the schema if needed and make stored feeds match the config."""
+    store.init_db(engine)
+    with Session(engine) as session, session.begin():
+        store.sync_feeds(session, settings.feeds, settings.poll.interval, now)
+
+
+def fetch_all(settings: Settings, feeds: Sequence[FeedRef], now: datetime) -> Iterator[tuple[FeedRef, FetchResult]]:
+    """Fetch concurrently (bounded overall and per host); yield results as they complete."""
+    hosts: dict[str, threading.Semaphore] = {}
+    for feed in feeds:
+        hosts.setdefault(store.host_of(feed.url), threading.Semaphore(settings.poll.per_host))
+
+    def one(client: object, feed: FeedRef) -> FetchResult:
+        with hosts[store.host_of(feed.url)]:
+            return fetch.fetch(client, feed.url, feed.validators, settings.fetch, now)  # type: ignore[arg-type]
+
+    with fetch.make_client(settings.fetch) as client, ThreadPoolExecutor(settings.poll.max_concurrency) as pool:
+        futures: dict[Future[FetchResult], FeedRef] = {pool.submit(one, client, f): f for f in feeds}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def plan_next_check(
+    settings: Settings, feed: FeedRef, result: FetchResult, ttl: int | None, now: datetime, rng: random.Random
+) -> tuple[datetime, int]:
+    """When to poll next and the new consecutive-error count (pure)."""
+    wait: float
+    if result.error is None:
+        wait = max(feed.interval_s, ttl or 0, _max_age(result.headers.get("cache-control", "")))
+        errors = 0
+    else:
+        errors = feed.error_count + 1
+        wait = min(feed.interval_s * 2 ** min(errors, 16), settings.poll.backoff_max)
+    wait = max(wait, result.retry_after or 0)
+    wait += wait * settings.poll.jitter * rng.random()
+    return now + timedelta(seconds=wait), errors
+
+
+def _max_age(cache_control: str) -> int:
+    for part in cache_control.lower().split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "max-age" and value.strip().isdigit():
+            return min(int(value), 24 * 3600)
+    return 0
+
+
+def _parse_result(result: FetchResult, now: datetime) -> tuple[parse.ParsedFeed | None, FetchResult]:
+    if result.error is not None or result.not_modified:
+        return None, result
+    parsed = parse.parse(result.body, result.final_url, result.headers, now)
+    if not parsed.is_feed:
+        failed = FetchResult(
+            result.url,
+            result.final_url,
+            result.status,
+            b"",
+            result.headers,
+            error=ErrorKind.NOT_A_FEED,
+            message=parsed.bozo_message,
+            elapsed=result.elapsed,
+        )
+        return None, failed
+    return parsed, result
+
+
+def process_result(
+    settings: Settings,
+    engine: Engine,
+    classifier: Classifier,
+    feed: FeedRef,
+    result: FetchResult,
+    now: datetime,
+    rng: random.Random,
+) -> FeedOutcome:
+    """Parse, label and store one feed's fetch, all in one transaction."""
+    parsed, result = _parse_result(result, now)
+    items = label_items(classifier, parsed.items) if parsed else []
+    next_check, errors = plan_next_check(settings, feed, result, parsed.ttl if parsed else None, now, rng)
+    with Session(engine) as session, session.begin():
+        new = store.save_items(session, feed.id, feed.id, items, now)
+        outcome = _outcome(feed, result, parsed, new, len(items) - new)
+        _update_feed(session, settings, feed, result, outcome, next_check, errors, now)
+    return outcome
+
+
+def _outcome(feed: FeedRef, result: FetchResult, parsed: parse.ParsedFeed | None, new: int, seen: int) -> FeedOutcome:
+    status = "error" if result.error else ("not_modified" if result.not_modified else "ok")
+    return FeedOutcome(
+        feed.id,
+        status,
+        new,
+        seen,
+        result.status,
+        result.error.value if result.error else None,
+        result.message,
+        parsed.bozo_message if parsed else "",
+        round(result.elapsed, 3),
+    )
+
+
+def _update_feed(
+    session: Session,
+    settings: Settings,
+    feed: FeedRef,
+    result: FetchResult,
+    outcome: FeedOutcome,
+    next_check: datetime,
+    errors: int,
+    now: datetime,
+) -> None:
+    row = session.get(store.Feed, feed.id)
+    if row is None:  # removed meanwhile; keep the items, skip the bookkeeping
+        return
+    row.last_checked_at, row.next_check_at, row.error_count = store.as_utc(now), store.as_utc(next_check), errors
+    if result.error is None:
+        row.last_success_at, row.last_error_kind, row.last_error = store.as_utc(now), None, None
+        if not result.not_modified:
+            row.etag, row.last_modified = result.validators.etag, result.validators.last_modified
+        if result.permanent_url:
+            row.url = result.permanent_url
+    else:
+        row.last_error_kind, row.last_error = result.error.value, result.message[:1000]
+        row.parked = result.error is ErrorKind.GONE or errors >= settings.poll.park_after
+    session.add(row)
+    store.record_poll(
+        session,
+        store.PollLog(
+            feed_id=feed.id,
+            at=store.as_utc(now),
+            status=result.status,
+            new=outcome.new,
+            seen=outcome.seen,
+            not_modified=result.not_modified,
+            error_kind=outcome.error_kind,
+            error=outcome.message[:1000] or None,
+            bozo=outcome.bozo or None,
+            duration_ms=int(result.elapsed * 1000),
+        ),
+    )
+
+
+def poll_feeds(
+    settings: Settings,
+    engine: Engine,
+    classifier: Classifier,
+    now: datetime,
+    on_result: Callable[[FeedOutcome], None] | None = None,
+    rng: random.Random | None = None,
+) -> list[FeedOutcome]:
+    """Poll every active feed once; a failing feed is recorded and the rest go on."""
+    rng = rng or random.Random()
+    outcomes = []
+    for feed, result in fetch_all(settings, feed_refs(engine), now):
+        try:
+            outcome = process_result(settings, engine, classifier, feed, result, now, rng)
+        except Exception as exc:  # a bug or a database fault on one feed must not stop the others
+            log.exception("event=feed_failed feed=%s", feed.id)
+            outcome = FeedOutcome(feed.id, "error", error_kind="internal", message=f"{type(exc).__name__}: {exc}")
+        outcomes.append(outcome)
+        if on_result:
+            on_result(outcome)
+    return sorted(outcomes, key=lambda o: o.feed_id)
+
+
+def _to_parsed(record: Record, now: datetime) -> parse.ParsedItem:
+    title = parse.clean_text(parse.strip_html(record.title), parse.MAX_TITLE)
+    summary = parse.clean_text(parse.strip_html(record.summary), parse.MAX_SUMMARY)
+    key = parse.item_key(record.guid, record.link, title, summary)
+    return parse.ParsedItem(
+        key, record.guid, record.link, title or summary[:160], summary, parse.normalise_date(record.published, now)
+    )
+
+
+def import_items(
+    settings: Settings,
+    engine: Engine,
+    classifier: Classifier,
+    records: Iterable[Record | BadRecord],
+    now: datetime,
+    batch: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Backfill archived records through the same dedup and labelling path as polling."""
+    summary = ImportSummary()
+    pending: list[Record] = []
+    for record in records:
+        if isinstance(record, BadRecord):
+            summary.bad.append(record)
+            continue
+        pending.append(record)
+        if len(pending) >= batch:
+            _import_batch(engine, classifier, pending, now, summary, progress)
+            pending = []
+    _import_batch(engine, classifier, pending, now, summary, progress)
+    return summary
+
+
+def _import_batch(
+    engine: Engine,
+    classifier: Classifier,
+    records: list[Record],
+    now: datetime,
+    summary: ImportSummary,
+    progress: Callable[[int], None] | None,
+) -> None:
+    if not records:
+        return
+    by_source: dict[str, list[parse.ParsedItem]] = {}
+    for record in records:
+        by_source.setdefault(record.source, []).append(_to_parsed(record, now))
+    with Session(engine) as session, session.begin():
+        for source, items in by_source.items():
+            unique = list({i.key: i for i in items}.values())
+            summary.new += store.save_items(session, None, source, label_items(classifier, unique), now)
+    summary.read += len(records)
+    summary.duplicate = summary.read - summary.new
+    if progress:
+        progress(len(records))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,25 +33,64 @@ MAX_CHARS = 2000
 FORMAT_VERSION = 1
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")
-_CUES: dict[str, re.Pattern[str]] = {
-    name: re.compile(pattern, re.I)
-    for name, pattern in {
-        "response": r"\b(in (direct )?(response|retaliation|reprisal|revenge|return) (to|for)|retaliat\w*|reprisal|"
-        r"tit[- ]for[- ]tat|(hit|hits|struck|strikes|strike) back|aveng\w*|answer(ed|ing)? (to |for )?the|"
-        r"responded to|response strikes?|punitive)\b",
-        "threat": r"\b(vow\w*|warn\w*|threat\w*|pledg\w*|promis\w*|would respond|will respond|will retaliate|"
-        r"could retaliate|mulls?|weighs?|consider\w*|prepar\w* (a |to )?respon\w*)\b",
-        "tally": r"\b(\d+(st|nd|rd|th)|\d{2,} (attacks|strikes)|since (mid-)?(october|november|december|january|"
-        r"february|march|april|may|june|july|august|september|the (start|beginning))|so far this (year|month)|"
-        r"tally|toll (rises|climbs))\b",
-        "talks": r"\b(talks?|negotiat\w*|mediat\w*|truce|ceasefire|cease-fire|pause|halt\w*|suspen\w*|"
-        r"withdraw\w*|pull\w* (back|out)|release\w*|swap|exchange\w*|restraint|de-?escalat\w*|calm)\b",
-        "condemn": r"\b(condemn\w*|denounc\w*|decr(y|ies|ied)|summon\w*|protest\w*|sanction\w*|expel\w*)\b",
-        "after": r"\b(after|following|days after|hours after|a day after)\b",
-        "figurative": r"\b(striker|strikers|goal|match|league|season|shares|stocks|prices?|tariffs?|"
-        r"ransomware|hackers?|cyber\w*|heart attack|panic attack)\b",
-    }.items()
+_DIGITS = re.compile(r"\d+")
+_MONTHS = "january february march april may june july august september october november december"
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+def _phrases(text: str) -> frozenset[str]:
+    return frozenset(text.split("|"))
+
+
+# Cue lexicons for the codebook's decision points; matched on tokens and token bigrams (fast, no regex).
+_CUE_WORDS: dict[str, frozenset[str]] = {
+    "response": _words(
+        "avenge avenged avenging punitive reprisal reprisals retaliate retaliated retaliates retaliating "
+        "retaliation retaliatory retribution riposte"
+    ),
+    "threat": _words(
+        "mulls pledge pledged pledges promise promised promises threat threaten threatened threatens "
+        "threats ultimatum vow vowed vows warn warned warning warnings warns weighs"
+    ),
+    "talks": _words(
+        "accord agreement calm cease ceasefire de deal deescalation escalation exchange freed halt halted "
+        "halts mediated mediation mediator mediators negotiation negotiations negotiators pause paused "
+        "pullback release released releases restraint suspend suspended suspends suspension swap talks "
+        "truce withdraw withdrawal withdraws withdrew"
+    ),
+    "condemn": _words(
+        "condemn condemnation condemned condemns decries decry denounce denounced denounces expel "
+        "expelled expels protest protests sanction sanctions summon summoned summons"
+    ),
+    "after": _words("after following"),
+    "tally": _words("cumulative tally toll total"),
+    "figurative": _words(
+        "cyber cyberattack goal goals hacker hackers heart league match panic price prices ransomware "
+        "season shares stocks striker strikers tariff tariffs"
+    ),
 }
+_CUE_BIGRAMS: dict[str, frozenset[str]] = {
+    "response": _phrases(
+        "answer to|for tat|hit back|hits back|in answer|in response|in return|in revenge|reprisal for|"
+        "responded to|response to|retaliation for|revenge for|strike back|strikes back|struck back|tit for"
+    ),
+    "threat": _phrases("could retaliate|vows to|will respond|will retaliate|would respond"),
+    "tally": _phrases("0 attacks|0 nd|0 rd|0 st|0 strikes|0 th|since mid|so far")
+    | frozenset(f"since {month}" for month in _MONTHS.split()),
+}
+
+_CUE_INDEX: dict[str, str] = {
+    term: name for lexicons in (_CUE_WORDS, _CUE_BIGRAMS) for name, lexicon in lexicons.items() for term in lexicon
+}
+
+
+def cues(terms: list[str]) -> set[str]:
+    """Names of the cue lexicons that these words or bigrams touch."""
+    index = _CUE_INDEX
+    return {index[t] for t in terms if t in index}
 
 
 @dataclass(frozen=True)
@@ -75,29 +114,23 @@ class Document:
 
 
 def tokens(text: str) -> list[str]:
-    return ["0" if t.isdigit() else t for t in _TOKEN.findall(text.lower())]
-
-
-def _ngrams(words: list[str], prefix: str) -> Iterable[str]:
-    for i, word in enumerate(words):
-        yield prefix + word
-        if i:
-            yield f"{prefix}{words[i - 1]} {word}"
+    """Lower-case words and numbers; every number becomes "0"."""
+    return _TOKEN.findall(_DIGITS.sub("0", text.lower()))
 
 
 def features(doc: Document) -> set[str]:
     """The sparse binary features of one item (see the module docstring)."""
-    title, summary = doc.title[:MAX_CHARS], doc.summary[:MAX_CHARS]
-    title_words, summary_words = tokens(title), tokens(summary)
+    title_words, summary_words = tokens(doc.title[:MAX_CHARS]), tokens(doc.summary[:MAX_CHARS])
     words = title_words + summary_words
-    found = set(_ngrams(words, ""))
-    found.update(_ngrams(title_words, "T:"))
-    found.update("S:" + w[:5] for w in words if len(w) > 5)
-    for name, pattern in _CUES.items():
-        if pattern.search(title):
-            found.add("CT:" + name)
-        if pattern.search(summary):
-            found.add("CS:" + name)
+    pairs = [f"{a} {b}" for a, b in zip(words, words[1:])]
+    cut = len(title_words)
+    title_terms = title_words + pairs[: max(cut - 1, 0)]
+    found = set(words)
+    found.update(pairs)
+    found.update(["T:" + t for t in title_terms])
+    found.update(["S:" + w[:5] for w in words if len(w) > 5])
+    found.update(["CT:" + name for name in cues(title_terms)])
+    found.update(["CS:" + name for name in cues(summary_words + pairs[cut:])])
     return found
 
 
@@ -131,8 +164,9 @@ class Classifier:
         from scipy.sparse import csr_matrix
 
         indptr, indices, data, per_doc = [0], [], [], []
+        lookup = self.vocabulary.get
         for doc in docs:
-            found = [self.vocabulary[f] for f in features(doc) if f in self.vocabulary]
+            found = [i for i in map(lookup, features(doc)) if i is not None]
             weight = 1.0 / math.sqrt(len(found)) if found else 0.0
             indices.extend(found)
             data.extend([weight] * len(found))

@@ -206,6 +206,63 @@ def classify(app: App, text: str | None, input_path: Path | None, output_path: P
         click.echo(f"note: {prediction.note}")
 
 
+@main.command(name="eval")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON shape of ../shared/CLI.md.")
+@with_app
+def eval_(app: App, file: Path, as_json: bool) -> None:
+    """Score the classifier on a labelled CSV (id + text, or title + summary, plus label)."""
+    from monitor.metrics import format_report
+    from monitor.training import score_file
+
+    result = score_file(app.classifier(), file)
+    click.echo(json.dumps(result.as_json(), indent=2) if as_json else format_report(result))
+
+
+@main.command()
+@with_app
+def train(app: App) -> None:
+    """Retrain from seeds/ plus analyst corrections; write the model and its card."""
+    from monitor import training
+
+    say = functools.partial(click.echo, err=True)
+    corrections = _stored_corrections(app)
+    model, card = training.retrain(app.settings, corrections, say)
+    click.echo(
+        f"model {model.version}: {model.meta['n_train']} training items "
+        f"({len(corrections)} corrections), {model.meta['n_features']} features"
+    )
+    click.echo(card.read_text(encoding="utf-8").split("## Metrics", 1)[1].strip())
+
+
+def _stored_corrections(app: App) -> list[Any]:
+    """Analyst corrections as training examples, from the configured database."""
+    from sqlmodel import Session
+
+    from monitor import store
+    from monitor.training import Example
+
+    with Session(app.engine()) as session:
+        rows = store.corrections_with_text(session)
+    return [Example(f"correction-{i}", title, summary, label) for i, title, summary, label in rows]
+
+
+@main.command()
+@click.argument("item_id", type=int)
+@click.argument("label", type=click.Choice(["attack", "retaliation", "de-escalation", "other"]))
+@with_app
+def relabel(app: App, item_id: int, label: str) -> None:
+    """Store an analyst's correction: it overrides the model for ITEM_ID and joins the next training."""
+    from sqlmodel import Session
+
+    from monitor import service, store
+
+    with Session(app.engine()) as session, session.begin():
+        if not store.add_correction(session, item_id, label, service.utcnow()):
+            raise Failure(f"no item with id {item_id}", 1)
+    click.echo(f"item {item_id}: {label} (analyst correction)")
+
+
 @main.command()
 @click.option(
     "--dir",

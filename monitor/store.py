@@ -308,3 +308,23 @@ def integrity_ok(engine: Engine) -> bool:
         return True
     with engine.connect() as connection:
         return connection.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
+
+
+def add_correction(session: Session, item_id: int, label: str, now: datetime) -> bool:
+    """Store an analyst's label for an item (replacing an earlier one); False if no such item."""
+    if session.get(Item, item_id) is None:
+        return False
+    row = session.get(Correction, item_id) or Correction(item_id=item_id, label=label, created_at=as_utc(now))
+    row.label, row.created_at = label, as_utc(now)
+    session.add(row)
+    return True
+
+
+def corrections_with_text(session: Session) -> list[tuple[int, str, str, str]]:
+    """(item id, title, summary, corrected label) for every correction, oldest item first."""
+    statement = (
+        select(Item.id, Item.title, Item.summary, Correction.label)
+        .join(Correction, col(Correction.item_id) == col(Item.id))
+        .order_by(col(Item.id))
+    )
+    return [(int(i), str(t), str(s), str(lbl)) for i, t, s, lbl in session.execute(statement)]

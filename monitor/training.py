@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from monitor.classify import LABELS, Classifier, Document, fit
-from monitor.config import Settings, data_path
+from monitor.config import Settings, data_path, project_dir
 from monitor.errors import InputError, ModelError
+from monitor.metrics import Evaluation, evaluate
 
 MODEL_FILE = "classifier.npz"
 
@@ -87,7 +90,9 @@ def train_model(examples: Sequence[Example], extra: Sequence[Example] = ()) -> C
     """Fit on the training split plus ``extra`` (analyst corrections)."""
     train, _ = split(examples)
     rows = list(train) + list(extra)
-    return fit([e.document for e in rows], [e.label for e in rows])
+    model = fit([e.document for e in rows], [e.label for e in rows])
+    model.meta["n_corrections"] = len(extra)
+    return model
 
 
 def load_or_train(settings: Settings, say: Callable[[str], None]) -> Classifier:
@@ -102,3 +107,88 @@ def load_or_train(settings: Settings, say: Callable[[str], None]) -> Classifier:
     except OSError as exc:
         say(f"could not save the classifier to {path} ({exc.strerror}); using it unsaved")
     return model
+
+
+def score(classifier: Classifier, documents: Sequence[Document], truth: Sequence[str]) -> Evaluation:
+    """Evaluate on labelled documents, timing batch prediction."""
+    started = time.perf_counter()
+    predicted = [p.label for p in classifier.predict(documents, evidence=0)] if documents else []
+    elapsed = time.perf_counter() - started
+    result = evaluate(truth, predicted, LABELS)
+    return replace(result, items_per_second=len(documents) / elapsed if elapsed > 0 else 0.0)
+
+
+def eval_files() -> list[Path]:
+    """The outside evaluation sets beside a checkout (``../shared/eval``), when present."""
+    folder = project_dir("").parent / "shared" / "eval"
+    return sorted(folder.glob("*.csv")) if folder.is_dir() else []
+
+
+def score_file(classifier: Classifier, path: Path) -> Evaluation:
+    from monitor.tables import read_rows
+
+    rows = list(read_rows(path, need_label=True))
+    return score(classifier, [r.document for r in rows], [str(r.label) for r in rows])
+
+
+def write_card(
+    path: Path, classifier: Classifier, corpus: Sequence[Example], held_out: Evaluation, outside: dict[str, Evaluation]
+) -> None:
+    """``models/CARD.md``: data, method, version and measured metrics."""
+    train, test = split(corpus)
+    counts = Counter(e.label for e in corpus)
+    theatres = Counter(e.theatre or "none" for e in corpus)
+    lines = [
+        "# Model card: Escalation Monitor classifier",
+        "",
+        f"- version: `{classifier.version}`",
+        f"- method: {METHOD}",
+        f"- features: {classifier.meta.get('n_features')}; C = {classifier.meta.get('c')}",
+        f"- training data: {len(train)} items of `seeds/labelled/` (written by the team), "
+        f"plus {classifier.meta.get('n_corrections', 0)} analyst corrections; held out: {len(test)} items",
+        "- labels in the corpus: " + ", ".join(f"{label} {counts[label]}" for label in LABELS),
+        "- theatres in the corpus: " + ", ".join(f"{t} {n}" for t, n in theatres.most_common()),
+        "",
+        "## Metrics",
+        "",
+        "| set | n | macro-F1 | accuracy | F1 attack | F1 retaliation | F1 de-escalation | F1 other | items/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+        _card_row("held-out split (ours)", held_out),
+    ]
+    lines += [_card_row(name, result) for name, result in outside.items()]
+    lines += [
+        "",
+        "Outside sets are read in place from `../shared/eval/` and never trained on.",
+        "Reproduce: `monitor train` (writes this card), `monitor eval FILE.csv`.",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _card_row(name: str, result: Evaluation) -> str:
+    f1 = " | ".join(f"{result.per_class[label].f1:.3f}" for label in LABELS)
+    speed = f"{result.items_per_second:,.0f}"
+    return f"| {name} | {result.n} | {result.macro_f1:.3f} | {result.accuracy:.3f} | {f1} | {speed} |"
+
+
+METHOD = (
+    "multinomial logistic regression (scikit-learn, class-balanced) on L2-normalised binary features: "
+    "word 1-2-grams of title+summary and of the title alone, 5-letter stems, codebook cue patterns"
+)
+
+
+def retrain(settings: Settings, corrections: Sequence[Example], say: Callable[[str], None]) -> tuple[Classifier, Path]:
+    """Train on the seeds and corrections, save the model, measure it and write its card."""
+    corpus = read_corpus(data_path(settings.classifier.seeds_dir) / "labelled")
+    model = train_model(corpus, corrections)
+    path = model_path(settings)
+    model.save(path)
+    _, test = split(corpus)
+    held_out = score(model, [e.document for e in test], [e.label for e in test])
+    outside = {}
+    for file in eval_files():
+        say(f"measuring on {file.name} …")
+        outside[file.name] = score_file(model, file)
+    card = path.parent / "CARD.md"
+    write_card(card, model, corpus, held_out, outside)
+    return model, card

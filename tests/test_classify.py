@@ -1,0 +1,162 @@
+"""The classifier through its real interfaces: fit/predict/explain, save/load, CLI, corrections."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DATA, run_cli
+from sqlmodel import Session
+
+from monitor import store
+from monitor.classify import LABELS, MAX_CHARS, Classifier, Document, fit
+from monitor.errors import ModelError
+from monitor.training import is_held_out, read_corpus, split, train_model
+
+ATTACK = Document("Militants ambush army convoy on mountain road, killing six soldiers", "")
+
+
+@pytest.fixture(scope="module")
+def mini() -> Classifier:
+    return train_model(read_corpus(DATA / "labelled"))
+
+
+def test_scores_sum_to_one_and_evidence_names_words(mini: Classifier) -> None:
+    prediction = mini.predict([ATTACK])[0]
+    assert set(prediction.scores) == set(LABELS)
+    assert abs(sum(prediction.scores.values()) - 1) < 1e-3
+    assert prediction.label == "attack"
+    assert prediction.evidence and all(isinstance(e, str) and len(e) < 60 for e in prediction.evidence)
+
+
+def test_empty_text_is_other_with_a_note(mini: Classifier) -> None:
+    for doc in (Document(""), Document("   ", "\n\t")):
+        prediction = mini.predict([doc])[0]
+        assert prediction.label == "other" and prediction.note == "empty text" and prediction.confidence == 1.0
+
+
+def test_long_text_is_truncated_predictably(mini: Classifier) -> None:
+    base = "Rockets hit air base " * 200
+    a = mini.probabilities([Document(base[:MAX_CHARS])])
+    b = mini.probabilities([Document(base[:MAX_CHARS] + " ceasefire talks truce " * 500)])
+    assert np.allclose(a, b)
+
+
+def test_non_english_does_not_crash_and_is_marked_low_confidence(mini: Classifier) -> None:
+    for text in ("الجيش يعلن وقف إطلاق النار", "空袭 导弹 港口", "Ракетный удар по городу", "\x00\x01"):
+        prediction = mini.predict([Document(text)])[0]
+        assert prediction.label in LABELS
+        assert prediction.note == "few known words: low confidence"
+
+
+def test_training_is_deterministic_and_save_load_round_trips(mini: Classifier, tmp_path: Path) -> None:
+    again = train_model(read_corpus(DATA / "labelled"))
+    assert again.version == mini.version
+    assert np.array_equal(again.coef, mini.coef)
+    mini.save(tmp_path / "m.npz")
+    loaded = Classifier.load(tmp_path / "m.npz")
+    docs = [ATTACK, Document("Talks resume", "Envoys met")]
+    assert np.allclose(loaded.probabilities(docs), mini.probabilities(docs), atol=1e-5)
+    assert loaded.predict(docs)[0].evidence == mini.predict(docs)[0].evidence
+
+
+def test_corrupt_model_is_a_model_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ModelError, match="cannot load"):
+        Classifier.load(bad)
+
+
+def test_unknown_training_label_is_refused() -> None:
+    with pytest.raises(ModelError, match="unknown labels"):
+        fit([Document("x")], ["war"])
+
+
+def test_split_is_stable_and_disjoint() -> None:
+    corpus = read_corpus(DATA / "labelled")
+    train, test = split(corpus)
+    assert {e.id for e in train}.isdisjoint(e.id for e in test)
+    assert len(train) + len(test) == len(corpus)
+    assert [is_held_out(e.id) for e in corpus] == [is_held_out(e.id) for e in corpus]
+
+
+def test_cli_classify_text_and_json(write_config, tmp_path: Path) -> None:
+    config = write_config()
+    plain = run_cli("classify", ATTACK.title, "--config", str(config), cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stdout.splitlines()
+    assert lines[0] == "attack" and lines[1].startswith("scores: attack ") and lines[2].startswith("evidence: ")
+    as_json = json.loads(run_cli("classify", ATTACK.title, "--json", "--config", str(config), cwd=tmp_path).stdout)
+    assert as_json["label"] == "attack" and set(as_json["scores"]) == set(LABELS)
+
+
+def test_cli_classify_csv(write_config, tmp_path: Path) -> None:
+    config = write_config()
+    source = tmp_path / "in.csv"
+    source.write_text('id,title,summary\n1,"Rockets hit air base, no casualties",\n2,Central bank holds rates,\n')
+    target = tmp_path / "out.csv"
+    result = run_cli("classify", "--input", str(source), "--output", str(target), "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with target.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["id"] for r in rows] == ["1", "2"]
+    assert set(rows[0]) >= {"label", "evidence", *(f"score_{label}" for label in LABELS)}
+    assert rows[0]["label"] == "attack"
+
+
+def test_cli_bad_csv_names_line_and_column(write_config, tmp_path: Path) -> None:
+    config = write_config()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,text,label\n1,Rockets hit base,attack\n2,Talks resume,peace\n")
+    result = run_cli("eval", str(bad), "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"monitor: error: {bad}:3: column 'label': 'peace' is not one of attack, retaliation, de-escalation, other"
+    )
+    nohead = tmp_path / "nohead.csv"
+    nohead.write_text("foo,bar\n1,2\n")
+    result = run_cli(
+        "classify", "--input", str(nohead), "--output", str(tmp_path / "o.csv"), "--config", str(config), cwd=tmp_path
+    )
+    assert result.returncode == 2 and f"{nohead}:1: header needs a 'text' column" in result.stderr
+
+
+def test_cli_eval_json_shape(write_config, tmp_path: Path) -> None:
+    config = write_config()
+    labelled = tmp_path / "l.csv"
+    labelled.write_text(
+        "id,text,label\n1,Militants ambush army convoy,attack\n2,Central bank holds rates,other\n"
+        "3,Warring sides agree to a ceasefire,de-escalation\n"
+    )
+    result = run_cli("eval", str(labelled), "--json", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) >= {"macro_f1", "accuracy", "per_class", "confusion", "items_per_second", "n"}
+    assert data["n"] == 3 and set(data["per_class"]) == set(LABELS)
+    assert set(data["per_class"]["attack"]) == {"precision", "recall", "f1", "support"}
+    assert sum(sum(row.values()) for row in data["confusion"].values()) == 3
+
+
+def test_relabel_overrides_and_joins_training(write_config, tmp_path: Path, project_copy: Path) -> None:
+    model_dir = tmp_path / "fresh-model"
+    config = write_config(classifier={"model_dir": str(model_dir), "seeds_dir": str(project_copy / "seeds")})
+    archive = tmp_path / "a.jsonl"
+    archive.write_text(
+        json.dumps({"title": "Fishermen report a record sardine haul", "published": "2024-01-02"}) + "\n"
+    )
+    first = run_cli("import", str(archive), "--quiet", "--config", str(config), cwd=tmp_path)
+    assert "no trained classifier" in first.stderr and (model_dir / "classifier.npz").exists()
+    assert run_cli("relabel", "999", "attack", "--config", str(config), cwd=tmp_path).returncode == 1
+    result = run_cli("relabel", "1", "attack", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    with Session(engine) as session:
+        assert store.label_totals(session) == {"attack": 1}
+    trained = run_cli("train", "--config", str(config), cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "(1 corrections)" in trained.stdout and (model_dir / "CARD.md").exists()
+    assert Classifier.load(model_dir / "classifier.npz").meta["n_corrections"] == 1

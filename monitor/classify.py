@@ -30,7 +30,7 @@ from monitor.errors import ModelError
 
 LABELS: tuple[str, ...] = ("attack", "retaliation", "de-escalation", "other")
 MAX_CHARS = 2000
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")
 _DIGITS = re.compile(r"\d+")
@@ -155,6 +155,14 @@ class Classifier:
     intercept: np.ndarray
     labels: tuple[str, ...] = LABELS
     meta: dict[str, Any] = field(default_factory=dict)
+    doc_freq: np.ndarray | None = None  # training documents containing each feature
+
+    def word_counts(self) -> dict[str, int]:
+        """Document frequency of each plain word feature in the training corpus (for IDF weights)."""
+        if self.doc_freq is None:
+            return {}
+        names = self._names()
+        return {names[i]: int(n) for i, n in enumerate(self.doc_freq) if ":" not in names[i] and " " not in names[i]}
 
     @property
     def version(self) -> str:
@@ -225,6 +233,7 @@ class Classifier:
             coef=self.coef.astype(np.float32),
             intercept=self.intercept.astype(np.float64),
             labels=np.array(self.labels, dtype=np.str_),
+            doc_freq=self.doc_freq if self.doc_freq is not None else np.zeros(len(names), dtype=np.int32),
             meta=np.array(json.dumps(meta, sort_keys=True)),
             format=np.array(FORMAT_VERSION),
         )
@@ -243,6 +252,7 @@ class Classifier:
                     intercept=data["intercept"],
                     labels=tuple(str(x) for x in data["labels"]),
                     meta=json.loads(str(data["meta"])),
+                    doc_freq=data["doc_freq"].astype(np.int32),
                 )
         except (OSError, KeyError, ValueError) as exc:
             raise ModelError(f"{path}: cannot load classifier ({exc})") from None
@@ -290,4 +300,6 @@ def fit(docs: Sequence[Document], labels: Sequence[str], c: float = 4.0, min_cou
     digest = hashlib.sha256(json.dumps([[d.title, d.summary, y] for d, y in zip(docs, labels)]).encode()).hexdigest()
     meta = {"c": c, "min_count": min_count, "n_train": len(docs), "n_features": len(vocabulary), "data_sha256": digest}
     meta["version"] = f"lr-{digest[:10]}"
-    return Classifier(vocabulary, coef, intercept, LABELS, meta)
+    doc_freq = np.array([counts[f] for f in vocabulary], dtype=np.int32)
+    meta["n_docs"] = len(docs)
+    return Classifier(vocabulary, coef, intercept, LABELS, meta, doc_freq)

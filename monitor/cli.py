@@ -54,10 +54,10 @@ class App:
         return self._settings
 
     def engine(self) -> Engine:
-        from monitor import store
+        from monitor import schema
 
-        engine = store.make_engine(self.settings.database)
-        store.init_db(engine)
+        engine = schema.make_engine(self.settings.database)
+        schema.init_db(engine)
         return engine
 
     def classifier(self) -> Classifier:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from monitor import service, store
+from monitor import schema, service, store
 from monitor.config import Settings, find_config, project_dir, read_yaml, settings_from_mapping
 from monitor.errors import InputError
 from monitor.training import load_or_train
@@ -80,7 +80,7 @@ def run_demo(out_dir: Path, config_path: Path | None, say: Callable[[str], None]
     with serve_folder(folder) as base_url:
         settings = demo_settings(_base_config(config_path), files, base_url, out_dir)
         say(f"demo: {len(files)} offline feeds served at {base_url}, database {out_dir / 'demo.db'}")
-        engine = store.make_engine(settings.database)
+        engine = schema.make_engine(settings.database)
         now = service.utcnow()
         service.sync_config(settings, engine, now)
         classifier = load_or_train(settings, say)

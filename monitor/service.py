@@ -19,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from monitor import fetch, parse, store
+from monitor import fetch, parse, schema, store
 from monitor.backfill import BadRecord, Record
-from monitor.classify import Classifier, Document
+from monitor.classify import Classifier
 from monitor.config import Settings
 from monitor.fetch import ErrorKind, FetchResult, Validators
+from monitor.ingest import Ingested, Toolkit, ingest, make_toolkit
 
 log = logging.getLogger("monitor")
 
@@ -60,27 +61,6 @@ class ImportSummary:
     bad: list[BadRecord] = field(default_factory=list)
 
 
-def label_items(classifier: Classifier, items: Sequence[parse.ParsedItem]) -> list[store.NewItem]:
-    """Classify parsed items and pair each with its prediction."""
-    predictions = classifier.predict([Document(i.title, i.summary) for i in items])
-    return [
-        store.NewItem(
-            i.key,
-            i.title,
-            i.summary,
-            i.published,
-            i.guid,
-            i.link,
-            p.label,
-            p.scores,
-            p.evidence,
-            p.note,
-            classifier.version,
-        )
-        for i, p in zip(items, predictions)
-    ]
-
-
 def feed_refs(engine: Engine) -> list[FeedRef]:
     with Session(engine) as session:
         return [
@@ -91,7 +71,7 @@ def feed_refs(engine: Engine) -> list[FeedRef]:
 
 def sync_config(settings: Settings, engine: Engine, now: datetime) -> None:
     """Create the schema if needed and make stored feeds match the config."""
-    store.init_db(engine)
+    schema.init_db(engine)
     with Session(engine) as session, session.begin():
         store.sync_feeds(session, settings.feeds, settings.poll.interval, now)
 
@@ -158,7 +138,7 @@ def _parse_result(result: FetchResult, now: datetime) -> tuple[parse.ParsedFeed 
 def process_result(
     settings: Settings,
     engine: Engine,
-    classifier: Classifier,
+    kit: Toolkit,
     feed: FeedRef,
     result: FetchResult,
     now: datetime,
@@ -166,22 +146,21 @@ def process_result(
 ) -> FeedOutcome:
     """Parse, label and store one feed's fetch, all in one transaction."""
     parsed, result = _parse_result(result, now)
-    items = label_items(classifier, parsed.items) if parsed else []
     next_check, errors = plan_next_check(settings, feed, result, parsed.ttl if parsed else None, now, rng)
     with Session(engine) as session, session.begin():
-        new = store.save_items(session, feed.id, feed.id, items, now)
-        outcome = _outcome(feed, result, parsed, new, len(items) - new)
+        done = ingest(session, kit, feed.id, feed.id, parsed.items, now) if parsed else Ingested(0, 0, 0)
+        outcome = _outcome(feed, result, parsed, done)
         _update_feed(session, settings, feed, result, outcome, next_check, errors, now)
     return outcome
 
 
-def _outcome(feed: FeedRef, result: FetchResult, parsed: parse.ParsedFeed | None, new: int, seen: int) -> FeedOutcome:
+def _outcome(feed: FeedRef, result: FetchResult, parsed: parse.ParsedFeed | None, done: Ingested) -> FeedOutcome:
     status = "error" if result.error else ("not_modified" if result.not_modified else "ok")
     return FeedOutcome(
         feed.id,
         status,
-        new,
-        seen,
+        done.new,
+        done.seen,
         result.status,
         result.error.value if result.error else None,
         result.message,
@@ -200,12 +179,12 @@ def _update_feed(
     errors: int,
     now: datetime,
 ) -> None:
-    row = session.get(store.Feed, feed.id)
+    row = session.get(schema.Feed, feed.id)
     if row is None:  # removed meanwhile; keep the items, skip the bookkeeping
         return
-    row.last_checked_at, row.next_check_at, row.error_count = store.as_utc(now), store.as_utc(next_check), errors
+    row.last_checked_at, row.next_check_at, row.error_count = schema.as_utc(now), schema.as_utc(next_check), errors
     if result.error is None:
-        row.last_success_at, row.last_error_kind, row.last_error = store.as_utc(now), None, None
+        row.last_success_at, row.last_error_kind, row.last_error = schema.as_utc(now), None, None
         if not result.not_modified:
             row.etag, row.last_modified = result.validators.etag, result.validators.last_modified
         if result.permanent_url:
@@ -216,9 +195,9 @@ def _update_feed(
     session.add(row)
     store.record_poll(
         session,
-        store.PollLog(
+        schema.PollLog(
             feed_id=feed.id,
-            at=store.as_utc(now),
+            at=schema.as_utc(now),
             status=result.status,
             new=outcome.new,
             seen=outcome.seen,
@@ -241,10 +220,11 @@ def poll_feeds(
 ) -> list[FeedOutcome]:
     """Poll every active feed once; a failing feed is recorded and the rest go on."""
     rng = rng or random.Random()
+    kit = make_toolkit(settings, classifier)
     outcomes = []
     for feed, result in fetch_all(settings, feed_refs(engine), now):
         try:
-            outcome = process_result(settings, engine, classifier, feed, result, now, rng)
+            outcome = process_result(settings, engine, kit, feed, result, now, rng)
         except Exception as exc:  # a bug or a database fault on one feed must not stop the others
             log.exception("event=feed_failed feed=%s", feed.id)
             outcome = FeedOutcome(feed.id, "error", error_kind="internal", message=f"{type(exc).__name__}: {exc}")
@@ -274,6 +254,7 @@ def import_items(
 ) -> ImportSummary:
     """Backfill archived records through the same dedup and labelling path as polling."""
     summary = ImportSummary()
+    kit = make_toolkit(settings, classifier)
     pending: list[Record] = []
     for record in records:
         if isinstance(record, BadRecord):
@@ -281,15 +262,15 @@ def import_items(
             continue
         pending.append(record)
         if len(pending) >= batch:
-            _import_batch(engine, classifier, pending, now, summary, progress)
+            _import_batch(engine, kit, pending, now, summary, progress)
             pending = []
-    _import_batch(engine, classifier, pending, now, summary, progress)
+    _import_batch(engine, kit, pending, now, summary, progress)
     return summary
 
 
 def _import_batch(
     engine: Engine,
-    classifier: Classifier,
+    kit: Toolkit,
     records: list[Record],
     now: datetime,
     summary: ImportSummary,
@@ -302,8 +283,7 @@ def _import_batch(
         by_source.setdefault(record.source, []).append(_to_parsed(record, now))
     with Session(engine) as session, session.begin():
         for source, items in by_source.items():
-            unique = list({i.key: i for i in items}.values())
-            summary.new += store.save_items(session, None, source, label_items(classifier, unique), now)
+            summary.new += ingest(session, kit, None, source, items, now).new
     summary.read += len(records)
     summary.duplicate = summary.read - summary.new
     if progress:

@@ -1,9 +1,8 @@
-"""SQLModel tables, the engine, and every query the rest of the program needs.
+"""Writes and lookups: feeds, items with labels, theatres, tallies, stories and chains.
 
-SQLite is the default (WAL mode, foreign keys on, a busy timeout); the same
-code runs on PostgreSQL.  Datetimes go in and come out timezone-aware, in UTC.  Items are
-written with ``INSERT ... ON CONFLICT DO NOTHING`` on their unique key, so a
-re-poll, a re-import or a crash between two writes never double counts.
+Items are written with ``INSERT ... ON CONFLICT DO NOTHING`` on their unique
+key, so a re-poll, a re-import or a crash between two writes never double
+counts; everything one poll or one import batch writes is in one transaction.
 """
 
 from __future__ import annotations
@@ -14,89 +13,25 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, event, func, text
-from sqlalchemy.engine import make_url
-from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+from sqlalchemy import Engine, func, text
+from sqlmodel import Session, col, select
 
-from monitor.errors import SchemaError
-
-SCHEMA_VERSION = 1
-LABEL_COLUMNS = {
-    "attack": "score_attack",
-    "retaliation": "score_retaliation",
-    "de-escalation": "score_de_escalation",
-    "other": "score_other",
-}
-
-
-class Meta(SQLModel, table=True):
-    key: str = Field(primary_key=True)
-    value: str
-
-
-class Feed(SQLModel, table=True):
-    id: str = Field(primary_key=True)
-    url: str
-    name: str
-    enabled: bool = True
-    parked: bool = False
-    interval_s: int = 900
-    etag: str | None = None
-    last_modified: str | None = None
-    next_check_at: datetime | None = Field(default=None, index=True)
-    last_checked_at: datetime | None = None
-    last_success_at: datetime | None = None
-    error_count: int = 0
-    last_error_kind: str | None = None
-    last_error: str | None = None
-    ttl_s: int | None = None
-
-
-class Item(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(unique=True, max_length=64)
-    feed_id: str | None = Field(default=None, foreign_key="feed.id", index=True)
-    source: str
-    guid: str | None = None
-    link: str | None = None
-    title: str
-    summary: str = ""
-    published_at: datetime = Field(index=True)
-    fetched_at: datetime
-
-
-class Label(SQLModel, table=True):
-    item_id: int = Field(primary_key=True, foreign_key="item.id", ondelete="CASCADE")
-    label: str = Field(index=True)
-    score_attack: float
-    score_retaliation: float
-    score_de_escalation: float
-    score_other: float
-    evidence: str = ""
-    note: str = ""
-    model_version: str
-    labelled_at: datetime
-
-
-class Correction(SQLModel, table=True):
-    item_id: int = Field(primary_key=True, foreign_key="item.id", ondelete="CASCADE")
-    label: str
-    created_at: datetime
-
-
-class PollLog(SQLModel, table=True):
-    __tablename__ = "poll_log"
-    id: int | None = Field(default=None, primary_key=True)
-    feed_id: str = Field(foreign_key="feed.id", index=True)
-    at: datetime = Field(index=True)
-    status: int | None = None
-    new: int = 0
-    seen: int = 0
-    not_modified: bool = False
-    error_kind: str | None = None
-    error: str | None = None
-    bozo: str | None = None
-    duration_ms: int = 0
+from monitor.schema import (
+    LABEL_COLUMNS,
+    ChainLink,
+    Correction,
+    Feed,
+    Item,
+    ItemTheatre,
+    Label,
+    PollLog,
+    Story,
+    StoryItem,
+    StoryTheatre,
+    TallyRow,
+    as_utc,
+)
+from monitor.stories import Cluster, Link, Member, StorySketch, label_group, signature, story_label
 
 
 @dataclass(frozen=True)
@@ -114,48 +49,6 @@ class NewItem:
     evidence: tuple[str, ...]
     note: str
     model_version: str
-
-
-def as_utc(value: datetime) -> datetime:
-    """The form datetimes take in the database: aware, in UTC (naive input is taken as UTC)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get their folder created and their pragmas set."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            from pathlib import Path
-
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def init_db(engine: Engine) -> None:
-    """Create missing tables and record the schema version; refuse a foreign one."""
-    SQLModel.metadata.create_all(engine)
-    with Session(engine) as session, session.begin():
-        row = session.get(Meta, "schema_version")
-        if row is None:
-            session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-        elif int(row.value) != SCHEMA_VERSION:
-            relation = "newer" if int(row.value) > SCHEMA_VERSION else "older"
-            raise SchemaError(
-                f"database schema version {row.value} is {relation} than this program's ({SCHEMA_VERSION})"
-            )
 
 
 def host_of(url: str) -> str:
@@ -196,10 +89,12 @@ def active_feeds(session: Session) -> list[Feed]:
     return list(session.exec(statement))
 
 
-def save_items(session: Session, feed_id: str | None, source: str, items: Sequence[NewItem], now: datetime) -> int:
-    """Insert the items not stored yet, with their labels; return how many were new."""
+def save_items(
+    session: Session, feed_id: str | None, source: str, items: Sequence[NewItem], now: datetime
+) -> list[tuple[int, NewItem]]:
+    """Insert the items not stored yet, with their labels; return the new ones with their ids."""
     if not items:
-        return 0
+        return []
     rows = [
         {
             "key": i.key,
@@ -219,7 +114,7 @@ def save_items(session: Session, feed_id: str | None, source: str, items: Sequen
     labels = [_label_row(item_id, by_key[key], now) for item_id, key in inserted]
     if labels:
         session.execute(Label.__table__.insert(), labels)  # type: ignore[attr-defined]
-    return len(inserted)
+    return [(item_id, by_key[key]) for item_id, key in inserted]
 
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
@@ -328,3 +223,133 @@ def corrections_with_text(session: Session) -> list[tuple[int, str, str, str]]:
         .order_by(col(Item.id))
     )
     return [(int(i), str(t), str(s), str(lbl)) for i, t, s, lbl in session.execute(statement)]
+
+
+def save_theatres(session: Session, rows: Sequence[tuple[int, str]]) -> None:
+    if rows:
+        session.execute(
+            ItemTheatre.__table__.insert(),  # type: ignore[attr-defined]
+            [{"item_id": item_id, "theatre_id": theatre} for item_id, theatre in rows],
+        )
+
+
+def save_tallies(session: Session, rows: Sequence[TallyRow]) -> None:
+    session.add_all(rows)
+
+
+def _members(session: Session, story_ids: Sequence[int]) -> dict[int, list[Member]]:
+    """The members of the given stories as clustering sees them (effective labels)."""
+    members: dict[int, list[Member]] = {}
+    for start in range(0, len(story_ids), 500):
+        chunk = story_ids[start : start + 500]
+        statement = (
+            select(StoryItem.story_id, Item, Label, Correction.label)
+            .join(Item, col(Item.id) == col(StoryItem.item_id))
+            .join(Label, col(Label.item_id) == col(Item.id))
+            .outerjoin(Correction, col(Correction.item_id) == col(Item.id))
+            .where(col(StoryItem.story_id).in_(chunk))
+        )
+        rows = session.execute(statement).all()
+        places = _theatres_of(session, [item.id for _, item, _, _ in rows])
+        for story_id, item, label, corrected in rows:
+            members.setdefault(story_id, []).append(_member(item, label, corrected, places.get(item.id, ())))
+    return members
+
+
+def _member(item: Item, label: Label, corrected: str | None, theatres: Sequence[str]) -> Member:
+    confidence = 1.0 if corrected else max(getattr(label, column) for column in LABEL_COLUMNS.values())
+    return Member(
+        int(item.id or 0),
+        as_utc(item.published_at),
+        corrected or label.label,
+        confidence,
+        tuple(theatres),
+        signature(item.title, item.summary),
+    )
+
+
+def _theatres_of(session: Session, item_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(item_ids), 500):
+        statement = select(ItemTheatre).where(col(ItemTheatre.item_id).in_(item_ids[start : start + 500]))
+        for row in session.exec(statement):
+            found.setdefault(row.item_id, []).append(row.theatre_id)
+    return {item_id: tuple(sorted(ts)) for item_id, ts in found.items()}
+
+
+def load_clusters(session: Session, start: datetime, end: datetime) -> list[Cluster]:
+    """Stored stories first reported between ``start`` and ``end``, with their members."""
+    stories = session.exec(
+        select(Story)
+        .where(col(Story.first_at) >= as_utc(start), col(Story.first_at) <= as_utc(end))
+        .order_by(col(Story.first_at), col(Story.id))
+    ).all()
+    members = _members(session, [int(s.id or 0) for s in stories])
+    clusters = []
+    for story in stories:
+        own = sorted(members.get(int(story.id or 0), []), key=lambda m: (m.published, m.item_id))
+        theatres = {t for m in own for t in m.theatres}
+        clusters.append(Cluster(story.id, as_utc(story.first_at), label_group(story.label), theatres, own))
+    return clusters
+
+
+def save_clusters(session: Session, placed: dict[int, Cluster]) -> list[Story]:
+    """Write new stories and memberships, refresh the touched stories; return the touched stories."""
+    touched: dict[int, Cluster] = {}
+    for item_id, cluster in placed.items():
+        if cluster.story_id is None:
+            story = Story(label=cluster.members[0].label, first_at=cluster.first, last_at=cluster.first)
+            session.add(story)
+            session.flush()
+            cluster.story_id = story.id
+        story_id = int(cluster.story_id or 0)
+        session.add(StoryItem(item_id=item_id, story_id=story_id))
+        touched[story_id] = cluster
+    return [_refresh_story(session, story_id, cluster) for story_id, cluster in sorted(touched.items())]
+
+
+def _refresh_story(session: Session, story_id: int, cluster: Cluster) -> Story:
+    story = session.get(Story, story_id)
+    assert story is not None
+    best = max(cluster.members, key=lambda m: (m.confidence, -m.published.timestamp(), -m.item_id))
+    story.label = story_label(cluster.members)
+    story.first_at = min(m.published for m in cluster.members)
+    story.last_at = max(m.published for m in cluster.members)
+    story.n_items = len(cluster.members)
+    item = session.get(Item, best.item_id)
+    story.title = item.title if item else story.title
+    session.add(story)
+    known = set(session.exec(select(StoryTheatre.theatre_id).where(col(StoryTheatre.story_id) == story_id)))
+    for theatre in sorted(cluster.theatres - known):
+        session.add(StoryTheatre(story_id=story_id, theatre_id=theatre))
+    return story
+
+
+def story_sketches(session: Session, start: datetime, end: datetime, label: str) -> list[StorySketch]:
+    """Stories of ``label`` first reported in [start, end], with their theatres and words."""
+    stories = session.exec(
+        select(Story).where(
+            col(Story.label) == label, col(Story.first_at) >= as_utc(start), col(Story.first_at) <= as_utc(end)
+        )
+    ).all()
+    members = _members(session, [int(s.id or 0) for s in stories])
+    sketches = []
+    for story in stories:
+        own = members.get(int(story.id or 0), [])
+        words = frozenset().union(*(m.words for m in own)) if own else frozenset()
+        theatres = frozenset(t for m in own for t in m.theatres)
+        sketches.append(StorySketch(int(story.id or 0), as_utc(story.first_at), story.label, theatres, words))
+    return sketches
+
+
+def save_links(session: Session, retaliation_id: int, links: Sequence[Link]) -> None:
+    """Replace the chain links of one retaliation story."""
+    for old in session.exec(select(ChainLink).where(col(ChainLink.retaliation_id) == retaliation_id)):
+        session.delete(old)
+    session.flush()
+    session.add_all(
+        ChainLink(
+            retaliation_id=link.retaliation_id, attack_id=link.attack_id, lag_hours=link.lag_hours, score=link.score
+        )
+        for link in links
+    )

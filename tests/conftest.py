@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from monitor import store
+from monitor import schema
 from monitor.classify import Classifier
 from monitor.config import Settings, settings_from_mapping
 from monitor.training import model_path, read_corpus, train_model
@@ -154,8 +154,8 @@ def classifier(settings: Settings) -> Classifier:
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Any]:
-    eng = store.make_engine(settings.database)
-    store.init_db(eng)
+    eng = schema.make_engine(settings.database)
+    schema.init_db(eng)
     yield eng
     eng.dispose()
 

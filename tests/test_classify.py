@@ -11,7 +11,7 @@ import pytest
 from conftest import DATA, run_cli
 from sqlmodel import Session
 
-from monitor import store
+from monitor import schema, store
 from monitor.classify import LABELS, MAX_CHARS, Classifier, Document, fit
 from monitor.errors import ModelError
 from monitor.training import is_held_out, read_corpus, split, train_model
@@ -153,7 +153,7 @@ def test_relabel_overrides_and_joins_training(write_config, tmp_path: Path, proj
     assert run_cli("relabel", "999", "attack", "--config", str(config), cwd=tmp_path).returncode == 1
     result = run_cli("relabel", "1", "attack", "--config", str(config), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    engine = store.make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    engine = schema.make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
     with Session(engine) as session:
         assert store.label_totals(session) == {"attack": 1}
     trained = run_cli("train", "--config", str(config), cwd=tmp_path)

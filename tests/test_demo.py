@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 
 import feedparser
-
 from conftest import run_cli
 
 FEEDS = Path(__file__).resolve().parents[1] / "seeds" / "feeds"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from conftest import FeedServer, Route, feed_bytes
 from sqlmodel import Session, select
 
-from monitor import service, store
+from monitor import schema, service, store
 from monitor.fetch import ErrorKind, FetchResult, Validators
 
 NOW = datetime(2024, 2, 1, 12, 0, tzinfo=UTC)
@@ -38,13 +38,13 @@ def test_poll_stores_good_feeds_and_records_the_broken_one(server, make_settings
     assert outcomes["page-xml"].error_kind == "not_a_feed"
     with Session(engine) as session:
         assert store.count_items(session) == 7
-        broken = session.get(store.Feed, "broken-xml")
+        broken = session.get(schema.Feed, "broken-xml")
         assert broken.error_count == 1 and broken.last_error_kind == "server_error" and broken.last_error
-        good = session.get(store.Feed, "rss-xml")
+        good = session.get(schema.Feed, "rss-xml")
         assert good.error_count == 0 and good.last_success_at is not None
-        labels = session.exec(select(store.Label)).all()
+        labels = session.exec(select(schema.Label)).all()
         assert len(labels) == 7 and all(lbl.model_version == classifier.version for lbl in labels)
-        assert len(session.exec(select(store.PollLog)).all()) == 4
+        assert len(session.exec(select(schema.PollLog)).all()) == 4
 
 
 def test_repoll_changes_nothing_and_uses_validators(server, make_settings, engine, classifier) -> None:
@@ -77,7 +77,7 @@ def test_permanent_redirect_updates_the_stored_url(server, make_settings, engine
     settings = feeds_settings(make_settings, server, "/moved.xml")
     poll(settings, engine, classifier)
     with Session(engine) as session:
-        assert session.get(store.Feed, "moved-xml").url == server.url("/rss.xml")
+        assert session.get(schema.Feed, "moved-xml").url == server.url("/rss.xml")
 
 
 def test_gone_parks_the_feed(server, make_settings, engine, classifier) -> None:
@@ -85,7 +85,7 @@ def test_gone_parks_the_feed(server, make_settings, engine, classifier) -> None:
     settings = feeds_settings(make_settings, server, "/gone.xml")
     poll(settings, engine, classifier)
     with Session(engine) as session:
-        assert session.get(store.Feed, "gone-xml").parked
+        assert session.get(schema.Feed, "gone-xml").parked
         assert store.active_feeds(session) == []
 
 

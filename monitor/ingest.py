@@ -1,0 +1,149 @@
+"""One batch of parsed items -> labelled, placed and clustered rows, in the caller's transaction.
+
+Polling and importing share this path, so both deduplicate, label, assign
+theatres, record running tallies, build stories and link retaliation chains
+the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from monitor import store
+from monitor.classify import Classifier, Document
+from monitor.config import Settings
+from monitor.parse import ParsedItem
+from monitor.schema import Story, TallyRow
+from monitor.stories import (
+    Cluster,
+    Idf,
+    Member,
+    StoryParams,
+    assign,
+    chain_links,
+    find_tally,
+    is_tally_item,
+    signature,
+)
+from monitor.theatres import TheatreMatcher, matcher_from_config
+
+CHAIN_HORIZON = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class Toolkit:
+    """Everything labelling and clustering need, built once per run."""
+
+    classifier: Classifier
+    matcher: TheatreMatcher
+    idf: Idf
+    params: StoryParams
+
+
+@dataclass(frozen=True)
+class Ingested:
+    new: int
+    seen: int
+    stories: int  # stories created or grown by this batch
+
+
+def make_toolkit(settings: Settings, classifier: Classifier, params: StoryParams | None = None) -> Toolkit:
+    counts = classifier.word_counts()
+    idf = Idf.from_counts(counts, int(classifier.meta.get("n_docs", len(counts) or 1)))
+    return Toolkit(classifier, matcher_from_config(settings.theatres), idf, params or StoryParams())
+
+
+def label_items(classifier: Classifier, items: Sequence[ParsedItem]) -> list[store.NewItem]:
+    """Classify items; a headline that is a running tally reports no new act, so it counts as other."""
+    predictions = classifier.predict([Document(i.title, i.summary) for i in items])
+    labelled = []
+    for item, p in zip(items, predictions):
+        label, note, evidence = p.label, p.note, p.evidence
+        if label in ("attack", "retaliation") and is_tally_item(find_tally(item.title, "")):
+            label, note, evidence = "other", "running tally: a cumulative count, not a new act", ("running tally",)
+        labelled.append(
+            store.NewItem(
+                item.key,
+                item.title,
+                item.summary,
+                item.published,
+                item.guid,
+                item.link,
+                label,
+                p.scores,
+                evidence,
+                note,
+                classifier.version,
+            )
+        )
+    return labelled
+
+
+def ingest(
+    session: Session, kit: Toolkit, feed_id: str | None, source: str, items: Sequence[ParsedItem], now: datetime
+) -> Ingested:
+    """Store the new items of a batch with labels, theatres, tallies, stories and chains."""
+    unique = list({i.key: i for i in items}.values())
+    new = store.save_items(session, feed_id, source, label_items(kit.classifier, unique), now)
+    if not new:
+        return Ingested(0, len(unique), 0)
+    places = {item_id: kit.matcher.match(item.title, item.summary) for item_id, item in new}
+    store.save_theatres(session, [(item_id, t) for item_id, ts in places.items() for t in ts])
+    store.save_tallies(session, _tallies(new))
+    members = [_member(item_id, item, places[item_id]) for item_id, item in new]
+    touched = _cluster(session, kit, members)
+    _link_chains(session, kit, [s for s in touched if s.label == "retaliation"])
+    return Ingested(len(new), len(unique) - len(new), len(touched))
+
+
+def _member(item_id: int, item: store.NewItem, theatres: tuple[str, ...]) -> Member:
+    return Member(
+        item_id,
+        item.published,
+        item.label,
+        max(item.scores.values(), default=0.0),
+        theatres,
+        signature(item.title, item.summary),
+    )
+
+
+def _tallies(new: Sequence[tuple[int, store.NewItem]]) -> list[TallyRow]:
+    rows = []
+    for item_id, item in new:
+        tally = find_tally(item.title, item.summary)
+        if tally is not None and not tally.ordinal:
+            rows.append(
+                TallyRow(
+                    item_id=item_id,
+                    number=tally.number,
+                    what=tally.what,
+                    target=tally.target,
+                    since=tally.since,
+                    ordinal=tally.ordinal,
+                    published_at=item.published,
+                )
+            )
+    return rows
+
+
+def _cluster(session: Session, kit: Toolkit, members: list[Member]) -> list[Story]:
+    start = min(m.published for m in members) - kit.params.window - kit.params.lead
+    end = max(m.published for m in members) + kit.params.lead
+    clusters: list[Cluster] = store.load_clusters(session, start, end)
+    placed = assign(members, clusters, kit.idf, kit.params)
+    return store.save_clusters(session, placed)
+
+
+def _link_chains(session: Session, kit: Toolkit, retaliations: Sequence[Story]) -> None:
+    if not retaliations:
+        return
+    first = min(s.first_at for s in retaliations)
+    last = max(s.first_at for s in retaliations)
+    attacks = store.story_sketches(session, first - CHAIN_HORIZON, last, "attack")
+    for sketch in store.story_sketches(session, first, last, "retaliation"):
+        if any(s.id == sketch.story_id for s in retaliations):
+            store.save_links(session, sketch.story_id, chain_links(sketch, attacks, kit.idf, CHAIN_HORIZON))

@@ -1,0 +1,250 @@
+"""Near-duplicate items -> one story; running tallies; retaliation chains.  Pure.
+
+A *story* is one real-world event however many outlets report it. An item
+joins an existing story when all of these hold:
+
+- their labels are compatible (attack and retaliation are both hostile acts
+  that outlets frame differently; de-escalation and other stand alone),
+- they share a theatre (or neither names one),
+- the item was published within ``window`` after the story's first report
+  (or up to ``lead`` before it, for feeds that publish out of order), and
+- their texts are similar: the IDF-weighted overlap coefficient of their
+  content words, against the closest member of the story, reaches
+  ``threshold`` (tuned on ``seeds/stories/pairs.jsonl``).
+
+IDF weights come from the classifier's training corpus, so frequent news
+words ("attack", "forces") count little and names ("Erbil", "Tower 22") a
+lot. Assignment is deterministic: items are taken in (published, id) order.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from monitor.classify import tokens
+
+HOSTILE = frozenset({"attack", "retaliation"})
+STOPWORDS = frozenset(
+    """
+the a an and or but of in on at to for from by with as is are was were be been has have had it its this
+that these those their they them he she his her we our you your who whom which what when where why how
+not no than then there here after before over under into out up down about amid while during since also
+said says say saying told according new more most some any all one two three four five six seven eight
+nine ten first second last least other such only very just can could would will may might must should
+did does do being per via us 0 s t
+""".split()
+)
+
+
+@dataclass(frozen=True)
+class StoryParams:
+    threshold: float = 0.42
+    window: timedelta = timedelta(hours=48)
+    lead: timedelta = timedelta(hours=12)
+    max_members: int = 25
+
+
+@dataclass(frozen=True)
+class Idf:
+    """Inverse document frequencies of words; unseen words get the maximum."""
+
+    weights: Mapping[str, float]
+    unseen: float
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], n_docs: int) -> Idf:
+        weights = {w: math.log((n_docs + 1) / (c + 1)) + 1 for w, c in counts.items()}
+        return cls(weights, math.log(n_docs + 1) + 1)
+
+    def of(self, word: str) -> float:
+        return self.weights.get(word, self.unseen)
+
+
+def signature(title: str, summary: str) -> frozenset[str]:
+    """Content words of an item: no stopwords, no one- or two-letter tokens."""
+    return frozenset(w for w in tokens(f"{title} {summary}") if len(w) > 2 and w not in STOPWORDS)
+
+
+def similarity(a: frozenset[str], b: frozenset[str], idf: Idf) -> float:
+    """IDF-weighted overlap coefficient: shared weight over the lighter side's weight."""
+    if not a or not b:
+        return 0.0
+    shared = sum(idf.of(w) for w in a & b)
+    lighter = min(sum(idf.of(w) for w in a), sum(idf.of(w) for w in b))
+    return shared / lighter if lighter else 0.0
+
+
+def label_group(label: str) -> str:
+    return "hostile" if label in HOSTILE else label
+
+
+@dataclass(frozen=True)
+class Member:
+    """An item as clustering sees it."""
+
+    item_id: int
+    published: datetime
+    label: str
+    confidence: float
+    theatres: tuple[str, ...]
+    words: frozenset[str]
+
+
+@dataclass
+class Cluster:
+    """A story being built: ``story_id`` is None until stored."""
+
+    story_id: int | None
+    first: datetime
+    group: str
+    theatres: set[str]
+    members: list[Member] = field(default_factory=list)
+
+    def accepts(self, item: Member, params: StoryParams) -> bool:
+        if label_group(item.label) != self.group:
+            return False
+        if bool(self.theatres) != bool(item.theatres) or (self.theatres and not self.theatres & set(item.theatres)):
+            return False
+        return self.first - params.lead <= item.published <= self.first + params.window
+
+    def closeness(self, item: Member, idf: Idf, params: StoryParams) -> float:
+        recent = self.members[-params.max_members :]
+        return max((similarity(item.words, m.words, idf) for m in recent), default=0.0)
+
+    def add(self, item: Member) -> None:
+        self.members.append(item)
+        self.theatres.update(item.theatres)
+        self.first = min(self.first, item.published)
+
+
+def assign(items: Sequence[Member], clusters: list[Cluster], idf: Idf, params: StoryParams) -> dict[int, Cluster]:
+    """Attach each item to the closest acceptable cluster, or start a new one; returns item id -> cluster."""
+    placed: dict[int, Cluster] = {}
+    for item in sorted(items, key=lambda m: (m.published, m.item_id)):
+        best, best_score = None, params.threshold
+        for cluster in clusters:
+            if cluster.accepts(item, params):
+                score = cluster.closeness(item, idf, params)
+                if score >= best_score:
+                    best, best_score = cluster, score
+        if best is None:
+            best = Cluster(None, item.published, label_group(item.label), set(item.theatres))
+            clusters.append(best)
+        best.add(item)
+        placed[item.item_id] = best
+    return placed
+
+
+def story_label(members: Sequence[Member]) -> str:
+    """The label of the member the model was surest of (ties: the earliest)."""
+    return max(members, key=lambda m: (m.confidence, -m.published.timestamp(), -m.item_id)).label
+
+
+# ----------------------------------------------------------------------------- running tallies
+
+_NUMBER = r"(?P<n>\d{1,3}(?:,\d{3})*|\d+)"
+_UNIT = r"(?P<what>(?:(?:drone|rocket|missile|militia|houthi|separate)\s+)?(?:attacks|strikes|assaults|incidents))"
+_TARGET = r"(?:\s+(?:on|against|targeting)\s+(?P<target>[^,.;:()]{3,60}?))?"
+_SINCE = r"(?:\s+since\s+(?P<since>(?:mid-|early\s+|late\s+)?[A-Za-z]+(?:\s+\d{1,2})?|\d{1,2}\s+[A-Za-z]+))?"
+_CARDINAL = re.compile(rf"\b{_NUMBER}\s+{_UNIT}{_TARGET}{_SINCE}", re.I)
+_ORDINAL = re.compile(r"\b(?P<n>\d+)(?:st|nd|rd|th)\s+(?P<what>(?:drone\s+|rocket\s+)?(?:attack|strike))\b", re.I)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A running total an item reports: "more than 150 attacks on US forces since mid-October"."""
+
+    number: int
+    what: str
+    target: str
+    since: str
+    ordinal: bool
+    in_title: bool
+
+
+def find_tally(title: str, summary: str) -> Tally | None:
+    """The largest cumulative count in the item (title first); None when it reports none."""
+    for text, in_title in ((title, True), (summary, False)):
+        found = [_tally(m, False, in_title) for m in _CARDINAL.finditer(text)]
+        found += [_tally(m, True, in_title) for m in _ORDINAL.finditer(text)]
+        found = [t for t in found if t.number >= 5]
+        if found:
+            return max(found, key=lambda t: (not t.ordinal, t.number))
+    return None
+
+
+def _tally(match: re.Match[str], ordinal: bool, in_title: bool) -> Tally:
+    groups = match.groupdict()
+    number = int(groups["n"].replace(",", ""))
+    return Tally(
+        number,
+        groups["what"].lower(),
+        (groups.get("target") or "").strip(),
+        (groups.get("since") or "").strip(),
+        ordinal,
+        in_title,
+    )
+
+
+def is_tally_item(tally: Tally | None) -> bool:
+    """A headline about a cumulative count (not an ordinal tag on a new attack) reports no new act."""
+    return tally is not None and tally.in_title and not tally.ordinal
+
+
+# ----------------------------------------------------------------------------- retaliation chains
+
+
+@dataclass(frozen=True)
+class StorySketch:
+    """A stored story as the chain finder sees it."""
+
+    story_id: int
+    first: datetime
+    label: str
+    theatres: frozenset[str]
+    words: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Link:
+    retaliation_id: int
+    attack_id: int
+    lag_hours: float
+    score: float
+
+
+def chain_links(
+    retaliation: StorySketch,
+    attacks: Sequence[StorySketch],
+    idf: Idf,
+    horizon: timedelta = timedelta(days=14),
+    keep: int = 3,
+    min_shared: float = 4.0,
+) -> list[Link]:
+    """Attack stories in the same theatre in the ``horizon`` before a retaliation that it plausibly answers.
+
+    Plausible: they share named actors or places (rare words, weighted by IDF, at least ``min_shared``);
+    nearest in time first, at most ``keep``.
+    """
+    candidates = []
+    for attack in attacks:
+        lag = retaliation.first - attack.first
+        if attack.label != "attack" or not (timedelta(0) <= lag <= horizon):
+            continue
+        if retaliation.theatres and not retaliation.theatres & attack.theatres:
+            continue
+        shared = sum(idf.of(w) for w in retaliation.words & attack.words if idf.of(w) >= idf.unseen * 0.5)
+        if shared >= min_shared:
+            candidates.append(
+                Link(retaliation.story_id, attack.story_id, round(lag.total_seconds() / 3600, 1), round(shared, 2))
+            )
+    return sorted(candidates, key=lambda link: (link.lag_hours, -link.score))[:keep]
+
+
+def day_of(moment: datetime, zone: object) -> date:
+    """The calendar day of ``moment`` in ``zone`` (a tzinfo)."""
+    return moment.astimezone(zone).date()  # type: ignore[arg-type]

@@ -54,10 +54,11 @@ class App:
         return self._settings
 
     def engine(self) -> Engine:
-        from monitor import schema
+        """The configured database, its schema, feeds and theatre placements brought up to date."""
+        from monitor import schema, service
 
         engine = schema.make_engine(self.settings.database)
-        schema.init_db(engine)
+        service.sync_config(self.settings, engine, service.utcnow())
         return engine
 
     def classifier(self) -> Classifier:
@@ -260,7 +261,106 @@ def relabel(app: App, item_id: int, label: str) -> None:
     with Session(app.engine()) as session, session.begin():
         if not store.add_correction(session, item_id, label, service.utcnow()):
             raise Failure(f"no item with id {item_id}", 1)
+        store.refresh_story_of_item(session, item_id)
     click.echo(f"item {item_id}: {label} (analyst correction)")
+
+
+DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@main.command()
+@click.option("--theatre", "theatre", help="Only this theatre (default: the global series and every theatre).")
+@click.option("--since", type=DAY, help="First day (YYYY-MM-DD); default: the first day with data.")
+@click.option("--until", type=DAY, help="Last day (YYYY-MM-DD); default: the last day with data.")
+@click.option("--by", type=click.Choice(["day", "week"]), default="day", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"series": [...]} (../shared/CLI.md).')
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: theatre,label,date,stories,mentions.")
+@with_app
+def counts(app: App, theatre: str | None, since: Any, until: Any, by: str, as_json: bool, as_csv: bool) -> None:
+    """The count series: stories and mentions per theatre, label and day (or ISO week), zero-filled."""
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import Session
+
+    from monitor.series import count_series
+
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    theatres = _theatre_scope(app, theatre)
+    with Session(app.engine()) as session:
+        points = count_series(
+            session,
+            theatres,
+            ZoneInfo(app.settings.timezone),
+            since.date() if since else None,
+            until.date() if until else None,
+            by,
+        )
+    if as_json:
+        click.echo(json.dumps({"series": [p.as_json() for p in points]}, indent=1))
+    elif as_csv:
+        click.echo("theatre,label,date,stories,mentions")
+        for p in points:
+            click.echo(f"{p.theatre or ''},{p.label},{p.date.isoformat()},{p.stories},{p.mentions}")
+    else:
+        click.echo(_pivot(points))
+
+
+def _theatre_scope(app: App, theatre: str | None) -> list[str | None]:
+    known = [t.id for t in app.settings.theatres]
+    if theatre is None:
+        return [None, *known]
+    if theatre not in known:
+        raise click.BadParameter(
+            f"unknown theatre {theatre!r}; configured: {', '.join(known) or 'none'}", param_hint="--theatre"
+        )
+    return [theatre]
+
+
+def _pivot(points: Sequence[Any]) -> str:
+    """One row per (theatre, date): stories/mentions for each label."""
+    from monitor.classify import LABELS
+
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    for p in points:
+        rows.setdefault((p.theatre or "(all)", p.date.isoformat()), {})[p.label] = f"{p.stories}/{p.mentions}"
+    body = [(t, d, *(cells.get(label, "0/0") for label in LABELS)) for (t, d), cells in rows.items()]
+    return _table(body, ("theatre", "date", *LABELS)) + "\n(stories/mentions)" if body else "no data"
+
+
+@main.command()
+@click.option("--theatre", "theatre", help="Only retaliations in this theatre.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_app
+def chains(app: App, theatre: str | None, as_json: bool) -> None:
+    """Retaliation chains: each retaliation story and the attacks of the previous 14 days it answers."""
+    from sqlmodel import Session
+
+    from monitor.series import chains as load_chains
+
+    with Session(app.engine()) as session:
+        views = load_chains(session, theatre=theatre)
+    if as_json:
+        click.echo(json.dumps({"chains": [v.as_json() for v in views]}, indent=1))
+        return
+    rows = [
+        (v.retaliation_at.date(), v.retaliation_title[:60], f"{v.lag_hours:g} h", v.attack_title[:60]) for v in views
+    ]
+    click.echo(_table(rows, ("date", "retaliation", "lag", "answers attack")) if rows else "no chains")
+
+
+@main.command()
+@with_app
+def retheatre(app: App) -> None:
+    """Re-assign every stored item and story to theatres under the current config (no re-fetching)."""
+    from sqlmodel import Session
+
+    from monitor import store
+    from monitor.theatres import matcher_from_config
+
+    with Session(app.engine()) as session, session.begin():
+        changed = store.reassign_theatres(session, matcher_from_config(app.settings.theatres).match)
+    click.echo(f"theatres re-assigned; {changed} items changed")
 
 
 @main.command()

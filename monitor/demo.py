@@ -11,16 +11,19 @@ import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, select
 
-from monitor import schema, service, store
+from monitor import schema, series, service
+from monitor.classify import LABELS
 from monitor.config import Settings, find_config, project_dir, read_yaml, settings_from_mapping
 from monitor.errors import InputError
+from monitor.schema import Story
 from monitor.training import load_or_train
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom")
@@ -95,29 +98,30 @@ def run_demo(out_dir: Path, config_path: Path | None, say: Callable[[str], None]
             ),
         )
     failed = [o.feed_id for o in outcomes if o.status == "error"]
-    for line in summary_lines(engine):
+    for line in summary_lines(settings, engine):
         say(line)
     if failed:
         raise InputError(f"demo feeds failed: {', '.join(failed)}")
 
 
-def summary_lines(engine: Any) -> list[str]:
-    """Totals by label and the weekly series of the conflict labels."""
+def summary_lines(settings: Settings, engine: Any) -> list[str]:
+    """Totals, and the weekly global series: stories (mentions) per label."""
     with Session(engine) as session:
-        total = store.count_items(session)
-        totals = store.label_totals(session)
-        daily = store.daily_label_counts(session)
-    lines = [f"items stored: {total}", "by label: " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items()))]
-    weeks: dict[date, dict[str, int]] = {}
-    for day, label, count in daily:
-        monday = day - timedelta(days=day.weekday())
-        weeks.setdefault(monday, {}).setdefault(label, 0)
-        weeks[monday][label] += count
-    lines.append("week of      attack  retaliation  de-escalation  other")
-    for monday in sorted(weeks):
-        w = weeks[monday]
-        lines.append(
-            f"{monday}  {w.get('attack', 0):>6}  {w.get('retaliation', 0):>11}  "
-            f"{w.get('de-escalation', 0):>13}  {w.get('other', 0):>5}"
-        )
+        total = series.count_items(session)
+        totals = series.label_totals(session)
+        points = series.count_series(session, [None], ZoneInfo(settings.timezone), by="week")
+        stories = session.exec(select(func.count()).select_from(Story)).one()
+    lines = [
+        f"items stored: {total}, stories: {stories}",
+        "items by label: " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())),
+    ]
+    weeks: dict[str, dict[str, str]] = {}
+    for p in points:
+        weeks.setdefault(p.date.isoformat(), {})[p.label] = f"{p.stories} ({p.mentions})"
+    lines.append("week of      " + "".join(f"{label:>16}" for label in LABELS))
+    lines += [
+        f"{week}  " + "".join(f"{cells.get(label, '0 (0)'):>16}" for label in LABELS)
+        for week, cells in sorted(weeks.items())
+    ]
+    lines.append("(stories, with mentions in brackets)")
     return lines

@@ -115,7 +115,7 @@ def _tallies(new: Sequence[tuple[int, store.NewItem]]) -> list[TallyRow]:
     rows = []
     for item_id, item in new:
         tally = find_tally(item.title, item.summary)
-        if tally is not None and not tally.ordinal:
+        if tally is not None and tally.cumulative and not tally.ordinal:
             rows.append(
                 TallyRow(
                     item_id=item_id,

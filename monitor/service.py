@@ -8,6 +8,8 @@ values between the rooms that do.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
 import threading
@@ -25,6 +27,7 @@ from monitor.classify import Classifier
 from monitor.config import Settings
 from monitor.fetch import ErrorKind, FetchResult, Validators
 from monitor.ingest import Ingested, Toolkit, ingest, make_toolkit
+from monitor.theatres import matcher_from_config
 
 log = logging.getLogger("monitor")
 
@@ -70,10 +73,22 @@ def feed_refs(engine: Engine) -> list[FeedRef]:
 
 
 def sync_config(settings: Settings, engine: Engine, now: datetime) -> None:
-    """Create the schema if needed and make stored feeds match the config."""
+    """Create the schema if needed, make stored feeds match the config, re-place items if theatres changed."""
     schema.init_db(engine)
     with Session(engine) as session, session.begin():
         store.sync_feeds(session, settings.feeds, settings.poll.interval, now)
+        fingerprint = theatre_fingerprint(settings)
+        if store.get_meta(session, "theatres") != fingerprint:
+            matcher = matcher_from_config(settings.theatres)
+            changed = store.reassign_theatres(session, matcher.match)
+            store.set_meta(session, "theatres", fingerprint)
+            log.info("event=theatres_reassigned items_changed=%d", changed)
+
+
+def theatre_fingerprint(settings: Settings) -> str:
+    """A digest of the theatre definitions: when it changes, stored items are re-placed."""
+    text = json.dumps([[t.id, sorted(t.terms)] for t in settings.theatres])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def fetch_all(settings: Settings, feeds: Sequence[FeedRef], now: datetime) -> Iterator[tuple[FeedRef, FetchResult]]:

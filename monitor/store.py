@@ -7,13 +7,13 @@ counts; everything one poll or one import batch writes is in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, func, text
+from sqlalchemy import Engine, delete, text
 from sqlmodel import Session, col, select
 
 from monitor.schema import (
@@ -24,6 +24,7 @@ from monitor.schema import (
     Item,
     ItemTheatre,
     Label,
+    Meta,
     PollLog,
     Story,
     StoryItem,
@@ -143,59 +144,19 @@ def _label_row(item_id: int, item: NewItem, now: datetime) -> dict[str, Any]:
     return row
 
 
+def get_meta(session: Session, key: str) -> str | None:
+    row = session.get(Meta, key)
+    return row.value if row else None
+
+
+def set_meta(session: Session, key: str, value: str) -> None:
+    row = session.get(Meta, key) or Meta(key=key, value=value)
+    row.value = value
+    session.add(row)
+
+
 def record_poll(session: Session, log: PollLog) -> None:
     session.add(log)
-
-
-def effective_label_column() -> Any:
-    """The analyst's correction where there is one, else the model's label."""
-    return func.coalesce(Correction.label, Label.label)
-
-
-def daily_label_counts(
-    session: Session, since: date | None = None, until: date | None = None
-) -> list[tuple[date, str, int]]:
-    """Items per UTC day and effective label."""
-    day = func.date(Item.published_at)
-    label = effective_label_column()
-    statement = (
-        select(day, label, func.count())
-        .select_from(Item)
-        .join(Label, col(Label.item_id) == col(Item.id))
-        .outerjoin(Correction, col(Correction.item_id) == col(Item.id))
-        .group_by(day, label)
-        .order_by(day, label)
-    )
-    if since:
-        statement = statement.where(col(Item.published_at) >= datetime.combine(since, datetime.min.time(), UTC))
-    if until:
-        statement = statement.where(func.date(Item.published_at) <= until.isoformat())
-    return [(_as_date(d), str(lbl), int(n)) for d, lbl, n in session.execute(statement)]
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-def count_items(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(Item)).scalar_one())
-
-
-def label_totals(session: Session) -> dict[str, int]:
-    label = effective_label_column()
-    statement = (
-        select(label, func.count())
-        .select_from(Item)
-        .join(Label, col(Label.item_id) == col(Item.id))
-        .outerjoin(Correction, col(Correction.item_id) == col(Item.id))
-        .group_by(label)
-    )
-    return {str(lbl): int(n) for lbl, n in session.execute(statement)}
-
-
-def feed_item_counts(session: Session) -> dict[str, int]:
-    statement = select(Item.feed_id, func.count()).group_by(col(Item.feed_id))
-    return {str(feed_id): int(n) for feed_id, n in session.execute(statement) if feed_id}
 
 
 def integrity_ok(engine: Engine) -> bool:
@@ -353,3 +314,42 @@ def save_links(session: Session, retaliation_id: int, links: Sequence[Link]) -> 
         )
         for link in links
     )
+
+
+def refresh_story_of_item(session: Session, item_id: int) -> None:
+    """Recompute the story an item belongs to (after an analyst correction changed its label)."""
+    link = session.get(StoryItem, item_id)
+    if link is None:
+        return
+    story = session.get(Story, link.story_id)
+    members = _members(session, [link.story_id]).get(link.story_id, [])
+    if story is None or not members:
+        return
+    cluster = Cluster(story.id, as_utc(story.first_at), label_group(story.label), set(), members)
+    cluster.theatres = {t for m in members for t in m.theatres}
+    _refresh_story(session, link.story_id, cluster)
+
+
+def reassign_theatres(session: Session, match: Callable[[str, str], tuple[str, ...]]) -> int:
+    """Re-place every stored item and story under the current theatre terms; return items whose set changed."""
+    before = _theatres_of(session, [int(i or 0) for i in session.exec(select(Item.id))])
+    changed = 0
+    session.execute(delete(ItemTheatre))
+    rows: list[tuple[int, str]] = []
+    for item_id, title, summary in session.execute(select(Item.id, Item.title, Item.summary)):
+        now_in = match(title, summary)
+        changed += now_in != before.get(int(item_id), ())
+        rows.extend((int(item_id), t) for t in now_in)
+    save_theatres(session, rows)
+    session.execute(delete(StoryTheatre))
+    story_rows = session.execute(
+        select(StoryItem.story_id, ItemTheatre.theatre_id)
+        .join(ItemTheatre, col(ItemTheatre.item_id) == col(StoryItem.item_id))
+        .distinct()
+    ).all()
+    if story_rows:
+        session.execute(
+            StoryTheatre.__table__.insert(),  # type: ignore[attr-defined]
+            [{"story_id": s, "theatre_id": t} for s, t in story_rows],
+        )
+    return changed

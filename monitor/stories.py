@@ -10,7 +10,10 @@ joins an existing story when all of these hold:
   (or up to ``lead`` before it, for feeds that publish out of order), and
 - their texts are similar: the IDF-weighted overlap coefficient of their
   content words, against the closest member of the story, reaches
-  ``threshold`` (tuned on ``seeds/stories/pairs.jsonl``).
+  ``threshold``, and their rare words (names of places, people, ships) do
+  not conflict: when both name rare things and share none of them, they are
+  different events. Both settings are tuned on ``seeds/stories/pairs.jsonl``
+  (``benchmarks/bench_stories.py`` prints the sweep).
 
 IDF weights come from the classifier's training corpus, so frequent news
 words ("attack", "forces") count little and names ("Erbil", "Tower 22") a
@@ -22,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from monitor.classify import tokens
@@ -42,7 +45,8 @@ did does do being per via us 0 s t
 
 @dataclass(frozen=True)
 class StoryParams:
-    threshold: float = 0.42
+    threshold: float = 0.10
+    rare: float = 0.60  # words with IDF above this share of the maximum count as names
     window: timedelta = timedelta(hours=48)
     lead: timedelta = timedelta(hours=12)
     max_members: int = 25
@@ -78,8 +82,21 @@ def similarity(a: frozenset[str], b: frozenset[str], idf: Idf) -> float:
     return shared / lighter if lighter else 0.0
 
 
+def names_conflict(a: frozenset[str], b: frozenset[str], idf: Idf, rare: float) -> bool:
+    """Both sides name rare things (places, people, ships) and none of them is shared: different events."""
+    level = idf.unseen * rare
+    rare_a = {w for w in a if idf.of(w) >= level}
+    rare_b = {w for w in b if idf.of(w) >= level}
+    return bool(rare_a - rare_b) and bool(rare_b - rare_a) and not rare_a & rare_b
+
+
+def match_score(a: frozenset[str], b: frozenset[str], idf: Idf, params: StoryParams) -> float:
+    """How alike two items' texts are for clustering (0 when their names conflict)."""
+    return 0.0 if names_conflict(a, b, idf, params.rare) else similarity(a, b, idf)
+
+
 def label_group(label: str) -> str:
-    return "hostile" if label in HOSTILE else label
+    return label
 
 
 @dataclass(frozen=True)
@@ -113,7 +130,7 @@ class Cluster:
 
     def closeness(self, item: Member, idf: Idf, params: StoryParams) -> float:
         recent = self.members[-params.max_members :]
-        return max((similarity(item.words, m.words, idf) for m in recent), default=0.0)
+        return max((match_score(item.words, m.words, idf, params) for m in recent), default=0.0)
 
     def add(self, item: Member) -> None:
         self.members.append(item)
@@ -148,9 +165,20 @@ def story_label(members: Sequence[Member]) -> str:
 
 _NUMBER = r"(?P<n>\d{1,3}(?:,\d{3})*|\d+)"
 _UNIT = r"(?P<what>(?:(?:drone|rocket|missile|militia|houthi|separate)\s+)?(?:attacks|strikes|assaults|incidents))"
-_TARGET = r"(?:\s+(?:on|against|targeting)\s+(?P<target>[^,.;:()]{3,60}?))?"
+_STOP_TARGET = r"(?!\s+(?:since|in|pass|top|reach|exceed|have|has)\b)"
+_TARGET = rf"(?:\s+(?:on|against|targeting)\s+(?P<target>(?:{_STOP_TARGET}[^,.;:()]){{2,60}}))?"
 _SINCE = r"(?:\s+since\s+(?P<since>(?:mid-|early\s+|late\s+)?[A-Za-z]+(?:\s+\d{1,2})?|\d{1,2}\s+[A-Za-z]+))?"
 _CARDINAL = re.compile(rf"\b{_NUMBER}\s+{_UNIT}{_TARGET}{_SINCE}", re.I)
+_VERB = (
+    r"(?:pass(?:es|ed)?|tops?|topped|reach(?:es|ed)?|exceed(?:s|ed)?|surpass(?:es|ed)?|hit|near(?:s|ed)?|"
+    r"climb(?:s|ed)? to|ris(?:e|es|en) to|rose to|stands? at|now number|number)"
+)
+_COUNT_AFTER = re.compile(
+    rf"\b{_UNIT}{_TARGET}(?:\s+in\s+[A-Z][\w -]{{2,40}}?)?\s+{_VERB}\s+"
+    rf"(?:more than\s+|over\s+|nearly\s+)?{_NUMBER}{_SINCE}",
+    re.I,
+)
+_RUNNING = re.compile(r"\b(since|so far|to date|in total|tally|cumulative|this year|running total)\b", re.I)
 _ORDINAL = re.compile(r"\b(?P<n>\d+)(?:st|nd|rd|th)\s+(?P<what>(?:drone\s+|rocket\s+)?(?:attack|strike))\b", re.I)
 
 
@@ -164,35 +192,39 @@ class Tally:
     since: str
     ordinal: bool
     in_title: bool
+    cumulative: bool  # worded as a running total (since a date, "so far", "pass 100"), not one barrage
 
 
 def find_tally(title: str, summary: str) -> Tally | None:
-    """The largest cumulative count in the item (title first); None when it reports none."""
-    for text, in_title in ((title, True), (summary, False)):
-        found = [_tally(m, False, in_title) for m in _CARDINAL.finditer(text)]
-        found += [_tally(m, True, in_title) for m in _ORDINAL.finditer(text)]
-        found = [t for t in found if t.number >= 5]
-        if found:
-            return max(found, key=lambda t: (not t.ordinal, t.number))
-    return None
+    """The largest cumulative count in the item (title first, its since-date completed from the summary)."""
+    in_title, in_summary = _tallies_in(title, True), _tallies_in(summary, False)
+    if not in_title:
+        return in_summary
+    if in_summary and not in_title.since and in_summary.number == in_title.number:
+        return replace(in_title, since=in_summary.since, target=in_title.target or in_summary.target)
+    return in_title
 
 
-def _tally(match: re.Match[str], ordinal: bool, in_title: bool) -> Tally:
+def _tallies_in(text: str, in_title: bool) -> Tally | None:
+    running = bool(_RUNNING.search(text))
+    found = [_tally(m, False, in_title, running) for m in _CARDINAL.finditer(text)]
+    found += [_tally(m, False, in_title, True) for m in _COUNT_AFTER.finditer(text)]
+    found += [_tally(m, True, in_title, True) for m in _ORDINAL.finditer(text)]
+    found = [t for t in found if t.number >= 5]
+    return max(found, key=lambda t: (not t.ordinal, t.number)) if found else None
+
+
+def _tally(match: re.Match[str], ordinal: bool, in_title: bool, running: bool) -> Tally:
     groups = match.groupdict()
     number = int(groups["n"].replace(",", ""))
-    return Tally(
-        number,
-        groups["what"].lower(),
-        (groups.get("target") or "").strip(),
-        (groups.get("since") or "").strip(),
-        ordinal,
-        in_title,
-    )
+    since = (groups.get("since") or "").strip()
+    target = (groups.get("target") or "").strip()
+    return Tally(number, groups["what"].lower(), target, since, ordinal, in_title, running or bool(since))
 
 
 def is_tally_item(tally: Tally | None) -> bool:
     """A headline about a cumulative count (not an ordinal tag on a new attack) reports no new act."""
-    return tally is not None and tally.in_title and not tally.ordinal
+    return tally is not None and tally.in_title and tally.cumulative and not tally.ordinal
 
 
 # ----------------------------------------------------------------------------- retaliation chains

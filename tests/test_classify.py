@@ -11,7 +11,7 @@ import pytest
 from conftest import DATA, run_cli
 from sqlmodel import Session
 
-from monitor import schema, store
+from monitor import schema, series
 from monitor.classify import LABELS, MAX_CHARS, Classifier, Document, fit
 from monitor.errors import ModelError
 from monitor.training import is_held_out, read_corpus, split, train_model
@@ -155,7 +155,7 @@ def test_relabel_overrides_and_joins_training(write_config, tmp_path: Path, proj
     assert result.returncode == 0, result.stderr
     engine = schema.make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
     with Session(engine) as session:
-        assert store.label_totals(session) == {"attack": 1}
+        assert series.label_totals(session) == {"attack": 1}
     trained = run_cli("train", "--config", str(config), cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     assert "(1 corrections)" in trained.stdout and (model_dir / "CARD.md").exists()

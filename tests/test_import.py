@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import run_cli
 from sqlmodel import Session, create_engine
 
-from monitor import store
+from monitor import series
 from monitor.backfill import BadRecord, Record, read_records
 
 GOOD = [
@@ -40,7 +40,7 @@ GOOD = [
 def count(tmp_path: Path) -> int:
     engine = create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
     with Session(engine) as session:
-        return store.count_items(session)
+        return series.count_items(session)
 
 
 def test_jsonl_with_bad_lines(tmp_path: Path, write_config) -> None:

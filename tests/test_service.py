@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from conftest import FeedServer, Route, feed_bytes
 from sqlmodel import Session, select
 
-from monitor import schema, service, store
+from monitor import schema, series, service, store
 from monitor.fetch import ErrorKind, FetchResult, Validators
 
 NOW = datetime(2024, 2, 1, 12, 0, tzinfo=UTC)
@@ -37,7 +37,7 @@ def test_poll_stores_good_feeds_and_records_the_broken_one(server, make_settings
     assert outcomes["broken-xml"].error_kind == "server_error"
     assert outcomes["page-xml"].error_kind == "not_a_feed"
     with Session(engine) as session:
-        assert store.count_items(session) == 7
+        assert series.count_items(session) == 7
         broken = session.get(schema.Feed, "broken-xml")
         assert broken.error_count == 1 and broken.last_error_kind == "server_error" and broken.last_error
         good = session.get(schema.Feed, "rss-xml")
@@ -56,7 +56,7 @@ def test_repoll_changes_nothing_and_uses_validators(server, make_settings, engin
     assert (second["rss-xml"].new, second["rss-xml"].seen) == (0, 4)
     assert server.requests[-1][1].get("if-none-match") == '"abc"'
     with Session(engine) as session:
-        assert store.count_items(session) == 4
+        assert series.count_items(session) == 4
 
 
 def test_a_failing_feed_keeps_what_was_stored(server, make_settings, engine, classifier) -> None:
@@ -68,7 +68,7 @@ def test_a_failing_feed_keeps_what_was_stored(server, make_settings, engine, cla
     outcome = poll(settings, engine, classifier, NOW + timedelta(hours=1))["rss-xml"]
     assert outcome.error_kind == "server_error"
     with Session(engine) as session:
-        assert store.count_items(session) == 4
+        assert series.count_items(session) == 4
 
 
 def test_permanent_redirect_updates_the_stored_url(server, make_settings, engine, classifier) -> None:

@@ -365,6 +365,61 @@ def retheatre(app: App) -> None:
 
 @main.command()
 @click.option(
+    "--counts", "counts_file", type=click.Path(path_type=Path), help="Score a bare series: date,count[,volume]."
+)
+@click.option("--theatre", "theatre", help="Only this theatre's series (stored counts).")
+@click.option("--since", type=DAY, help="First day to score (default: 90 days before --until).")
+@click.option("--until", type=DAY, help="Last day to score (default: today).")
+@click.option("--weekly", is_flag=True, help="With --counts: the series is weekly (no day-of-week terms).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"alerts": [...]} (../shared/CLI.md).')
+@with_app
+def detect(
+    app: App, counts_file: Path | None, theatre: str | None, since: Any, until: Any, weekly: bool, as_json: bool
+) -> None:
+    """Run the spike, shift and trend detectors on stored counts, or on a bare series with --counts."""
+    from monitor import detect as detectors
+    from monitor import service
+
+    if counts_file is not None:
+        from monitor.tables import read_counts
+
+        params = detectors.DetectParams(period=7, seasonal=False) if weekly else detectors.DetectParams()
+        result = detectors.detect(read_counts(counts_file), params, since=since.date() if since else None)
+        alerts = detectors.apply_hygiene(result.alerts)
+    else:
+        theatres = None if theatre is None else _theatre_scope(app, theatre)
+        found = service.detect_now(
+            app.settings,
+            app.engine(),
+            service.utcnow(),
+            theatres,
+            since.date() if since else None,
+            until.date() if until else None,
+        )
+        alerts = sorted((a for d in found for a in d.result.alerts), key=lambda a: (a.date, a.p_value))
+    if as_json:
+        click.echo(json.dumps({"alerts": [a.as_json() for a in alerts]}, indent=1))
+        return
+    rows = [
+        (
+            a.date,
+            a.theatre or "-",
+            a.label or "-",
+            a.kind,
+            f"{a.observed:g}",
+            f"{a.expected:.1f}",
+            f"{a.upper:g}",
+            f"{a.p_value:.2g}",
+            a.severity,
+        )
+        for a in alerts
+    ]
+    header = ("date", "theatre", "label", "kind", "observed", "expected", "upper", "p", "severity")
+    click.echo(_table(rows, header) if rows else "no alerts")
+
+
+@main.command()
+@click.option(
     "--dir",
     "out_dir",
     type=click.Path(path_type=Path),

@@ -7,10 +7,10 @@ Tables are singular nouns; ``store`` holds the writes and ``series`` the reads.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, UniqueConstraint, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -124,6 +124,23 @@ class ChainLink(SQLModel, table=True):
     attack_id: int = Field(primary_key=True, foreign_key="story.id", ondelete="CASCADE")
     lag_hours: float
     score: float
+
+
+class AlertRow(SQLModel, table=True):
+    __tablename__ = "alert"
+    __table_args__ = (UniqueConstraint("theatre", "label", "day", "kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    theatre: str = ""  # "" for the global series
+    label: str
+    day: date = Field(index=True)
+    kind: str
+    observed: float
+    expected: float
+    upper: float
+    p_value: float
+    severity: str
+    created_at: datetime
+    delivered_at: datetime | None = None
 
 
 class PollLog(SQLModel, table=True):

@@ -15,16 +15,18 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from monitor import fetch, parse, schema, store
+from monitor import fetch, parse, schema, series, store
 from monitor.backfill import BadRecord, Record
 from monitor.classify import Classifier
 from monitor.config import Settings
+from monitor.detect import DetectParams, Result, Series, apply_hygiene, detect, with_series
 from monitor.fetch import ErrorKind, FetchResult, Validators
 from monitor.ingest import Ingested, Toolkit, ingest, make_toolkit
 from monitor.theatres import matcher_from_config
@@ -307,3 +309,62 @@ def _import_batch(
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SeriesDetection:
+    """One (theatre, label) series with its detector output, for alerts and reports."""
+
+    theatre: str | None
+    label: str
+    series: Series
+    result: Result
+
+
+def stored_series(
+    settings: Settings, engine: Engine, theatres: Sequence[str | None], until: date | None = None
+) -> list[tuple[str | None, str, Series]]:
+    """Daily story counts per (theatre, label) with the day's total ingested volume."""
+    zone = ZoneInfo(settings.timezone)
+    with Session(engine) as session:
+        points = series.count_series(session, list(dict.fromkeys([None, *theatres])), zone, until=until)
+    volume: dict[date, float] = {}
+    for p in points:
+        if p.theatre is None:
+            volume[p.date] = volume.get(p.date, 0.0) + p.mentions
+    grouped: dict[tuple[str | None, str], list[tuple[date, int]]] = {}
+    for p in points:
+        if p.theatre in theatres:
+            grouped.setdefault((p.theatre, p.label), []).append((p.date, p.stories))
+    return [
+        (
+            theatre,
+            label,
+            Series(tuple(d for d, _ in rows), tuple(c for _, c in rows), tuple(volume.get(d, 0.0) for d, _ in rows)),
+        )
+        for (theatre, label), rows in grouped.items()
+    ]
+
+
+def detect_now(
+    settings: Settings,
+    engine: Engine,
+    now: datetime,
+    theatres: Sequence[str | None] | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    params: DetectParams | None = None,
+) -> list[SeriesDetection]:
+    """Run the detectors on every stored series and store new alerts (idempotent)."""
+    theatres = [None, *(t.id for t in settings.theatres)] if theatres is None else theatres
+    params = params or DetectParams()
+    until = until or now.astimezone(ZoneInfo(settings.timezone)).date()
+    since = since or until - timedelta(days=90)
+    found = []
+    for theatre, label, counts in stored_series(settings, engine, theatres, until):
+        result = detect(counts, params, since=since)
+        alerts = with_series(apply_hygiene(result.alerts), theatre, label)
+        found.append(SeriesDetection(theatre, label, counts, replace(result, alerts=alerts)))
+    with Session(engine) as session, session.begin():
+        store.save_alerts(session, [a for d in found for a in d.result.alerts], now)
+    return found

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from monitor.schema import (
     LABEL_COLUMNS,
+    AlertRow,
     ChainLink,
     Correction,
     Feed,
@@ -353,3 +354,31 @@ def reassign_theatres(session: Session, match: Callable[[str, str], tuple[str, .
             [{"story_id": s, "theatre_id": t} for s, t in story_rows],
         )
     return changed
+
+
+def save_alerts(session: Session, alerts: Sequence[Any], now: datetime) -> int:
+    """Insert alerts not stored yet (unique per series, day and kind); return how many were new."""
+    table = AlertRow.__table__  # type: ignore[attr-defined]
+    rows = [
+        {
+            "theatre": a.theatre or "",
+            "label": a.label or "",
+            "day": a.date,
+            "kind": a.kind,
+            "observed": a.observed,
+            "expected": a.expected,
+            "upper": a.upper,
+            "p_value": a.p_value,
+            "severity": a.severity,
+            "created_at": as_utc(now),
+        }
+        for a in alerts
+    ]
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    statement = insert(table).on_conflict_do_nothing(index_elements=["theatre", "label", "day", "kind"])
+    return len(session.execute(statement.returning(table.c.id), rows).all())

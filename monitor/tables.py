@@ -1,7 +1,9 @@
-"""CSV tables of texts to label or score: ``id`` + ``text``, or ``title`` + ``summary``.
+"""CSV tables the user hands us: texts to label or score (``id`` + ``text``, or
+``title`` + ``summary``) and bare count series (``date,count[,volume]``).
 
 Reading checks the header and every row; a problem names the file, line and
-column.  Used by ``monitor classify --input`` and ``monitor eval``.
+column.  Used by ``monitor classify --input``, ``monitor eval`` and
+``monitor detect --counts``.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from monitor.classify import LABELS, Classifier, Document
+from monitor.detect import Series
 from monitor.errors import InputError
 
 BATCH = 5000
@@ -79,3 +83,48 @@ def label_csv(classifier: Classifier, source: Path, target: Path) -> int:
                 out.update({f"score_{k}": f"{v:.4f}" for k, v in p.scores.items()})
                 writer.writerow(out)
     return len(rows)
+
+
+def read_counts(path: Path) -> Series:
+    """A bare count series from CSV: ``date,count`` and optional ``volume``; a bad row names its line."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    dates: list[date] = []
+    counts: list[int] = []
+    volumes: list[float] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip().lower() for h in reader.fieldnames or []]
+        if "date" not in header or "count" not in header:
+            raise InputError(f"{path}:1: header needs 'date' and 'count' columns (optional 'volume'); got {header}")
+        reader.fieldnames = header
+        for raw in reader:
+            day, count, volume = _count_row(path, reader.line_num, raw, "volume" in header)
+            if dates and day <= dates[-1]:
+                raise InputError(f"{path}:{reader.line_num}: column 'date': {day} is not after {dates[-1]}")
+            dates.append(day)
+            counts.append(count)
+            volumes.append(volume)
+    if not dates:
+        raise InputError(f"{path}: no rows")
+    return Series(tuple(dates), tuple(counts), tuple(volumes) if "volume" in header else None)
+
+
+def _count_row(path: Path, line: int, raw: dict[str, str], has_volume: bool) -> tuple[date, int, float]:
+    try:
+        day = date.fromisoformat((raw.get("date") or "").strip())
+    except ValueError:
+        raise InputError(f"{path}:{line}: column 'date': {raw.get('date')!r} is not a date (YYYY-MM-DD)") from None
+    try:
+        count = int((raw.get("count") or "").strip())
+        if count < 0:
+            raise ValueError
+    except ValueError:
+        raise InputError(f"{path}:{line}: column 'count': {raw.get('count')!r} is not a whole number >= 0") from None
+    volume = 1.0
+    if has_volume:
+        try:
+            volume = float((raw.get("volume") or "").strip())
+        except ValueError:
+            raise InputError(f"{path}:{line}: column 'volume': {raw.get('volume')!r} is not a number") from None
+    return day, count, volume

@@ -419,6 +419,28 @@ def detect(
 
 
 @main.command()
+@click.option("--week", "week_text", help="ISO week, e.g. 2024-W05 (default: the last complete week).")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), help="Folder (default: report.dir)."
+)
+@click.option("--theatre", "theatres", multiple=True, help="Only these theatres (repeatable).")
+@with_app
+def report(app: App, week_text: str | None, out_dir: Path | None, theatres: tuple[str, ...]) -> None:
+    """Write the weekly PDF and PNGs; print the paths written, the PDF last."""
+    from monitor import service, weekly
+
+    try:
+        week = weekly.parse_week(week_text) if week_text else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--week") from None
+    for theatre in theatres:
+        _theatre_scope(app, theatre)
+    paths = weekly.write_report(app.settings, app.engine(), service.utcnow(), week, out_dir, list(theatres) or None)
+    for path in paths:
+        click.echo(str(path))
+
+
+@main.command()
 @click.option(
     "--dir",
     "out_dir",

@@ -23,8 +23,9 @@ from monitor import schema, series, service
 from monitor.classify import LABELS
 from monitor.config import Settings, find_config, project_dir, read_yaml, settings_from_mapping
 from monitor.errors import InputError
-from monitor.schema import Story
+from monitor.schema import Item, Story
 from monitor.training import load_or_train
+from monitor.weekly import write_report
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom")
 
@@ -98,10 +99,25 @@ def run_demo(out_dir: Path, config_path: Path | None, say: Callable[[str], None]
             ),
         )
     failed = [o.feed_id for o in outcomes if o.status == "error"]
-    for line in summary_lines(settings, engine):
-        say(line)
     if failed:
         raise InputError(f"demo feeds failed: {', '.join(failed)}")
+    for line in summary_lines(settings, engine):
+        say(line)
+    week = data_week(engine, ZoneInfo(settings.timezone))
+    say(f"writing the report for {week[0]}-W{week[1]:02d}, the last week of the demo data …")
+    paths = write_report(settings, engine, now, week)
+    for path in paths:
+        say(str(path.resolve()))
+
+
+def data_week(engine: Any, zone: ZoneInfo) -> tuple[int, int]:
+    """The ISO week of the newest stored item."""
+    with Session(engine) as session:
+        newest = session.exec(select(func.max(Item.published_at))).one()
+    if newest is None:
+        raise InputError("the demo stored no items")
+    year, week, _ = schema.as_utc(newest).astimezone(zone).isocalendar()
+    return year, week
 
 
 def summary_lines(settings: Settings, engine: Any) -> list[str]:

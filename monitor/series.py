@@ -243,3 +243,87 @@ def label_totals(session: Session) -> dict[str, int]:
         .group_by(label)
     )
     return {str(lbl): int(n) for lbl, n in session.execute(statement)}
+
+
+@dataclass(frozen=True)
+class StoryView:
+    story_id: int
+    label: str
+    title: str
+    outlet: str
+    first_at: datetime
+    confidence: float
+    link: str | None
+    mentions: int
+
+
+def top_stories(
+    session: Session, theatre: str | None, start: datetime, end: datetime, label: str, limit: int = 4
+) -> list[StoryView]:
+    """The week's stories of one label in one theatre (None: all), most mentioned first."""
+    statement = select(Story).where(
+        col(Story.label) == label, col(Story.first_at) >= as_utc(start), col(Story.first_at) < as_utc(end)
+    )
+    if theatre is not None:
+        statement = statement.join(StoryTheatre, col(StoryTheatre.story_id) == col(Story.id)).where(
+            col(StoryTheatre.theatre_id) == theatre
+        )
+    stories = session.exec(statement.order_by(col(Story.n_items).desc(), col(Story.first_at)).limit(limit)).all()
+    return [_story_view(session, story) for story in stories]
+
+
+def _story_view(session: Session, story: Story) -> StoryView:
+    from monitor.schema import StoryItem
+
+    statement = (
+        select(Item, Label)
+        .join(StoryItem, col(StoryItem.item_id) == col(Item.id))
+        .join(Label, col(Label.item_id) == col(Item.id))
+        .where(col(StoryItem.story_id) == story.id)
+    )
+    members = session.execute(statement).all()
+    item, label = max(members, key=lambda row: getattr(row[1], _score_column(story.label)))
+    confidence = float(getattr(label, _score_column(story.label)))
+    return StoryView(
+        int(story.id or 0),
+        story.label,
+        item.title,
+        item.source,
+        as_utc(story.first_at),
+        confidence,
+        item.link,
+        story.n_items,
+    )
+
+
+def _score_column(label: str) -> str:
+    return "score_" + label.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    feed: str
+    items: int
+    last_success: datetime | None
+    errors: int
+    last_error: str
+
+
+def feed_health(session: Session, start: datetime, end: datetime) -> list[FeedHealth]:
+    """Per feed: new items, last success, failed polls in the period, the last error."""
+    from monitor.schema import Feed, PollLog
+
+    logs = session.exec(select(PollLog).where(col(PollLog.at) >= as_utc(start), col(PollLog.at) < as_utc(end))).all()
+    rows = []
+    for feed in session.exec(select(Feed).order_by(col(Feed.id))):
+        own = [log for log in logs if log.feed_id == feed.id]
+        rows.append(
+            FeedHealth(
+                feed.id,
+                sum(log.new for log in own),
+                as_utc(feed.last_success_at) if feed.last_success_at else None,
+                sum(1 for log in own if log.error_kind),
+                feed.last_error or "",
+            )
+        )
+    return rows

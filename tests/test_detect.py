@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from monitor.detect import (
     Alert,
     DetectParams,
@@ -27,8 +27,11 @@ START = date(2023, 1, 2)
 
 
 def series(counts, volume=None) -> Series:
-    return Series(tuple(START + timedelta(days=i) for i in range(len(counts))), tuple(int(c) for c in counts),
-                  None if volume is None else tuple(float(v) for v in volume))
+    return Series(
+        tuple(START + timedelta(days=i) for i in range(len(counts))),
+        tuple(int(c) for c in counts),
+        None if volume is None else tuple(float(v) for v in volume),
+    )
 
 
 def nb_counts(n: int, mean: float, alpha: float = 0.3, seed: int = 7) -> np.ndarray:
@@ -49,8 +52,11 @@ def test_clear_spike_is_found_with_its_numbers() -> None:
 
 
 def test_flat_series_stays_quiet() -> None:
-    quiet = [detect(series(nb_counts(400, mean, seed=seed)), since=START + timedelta(days=35)).alerts
-             for mean in (0.3, 3.0, 20.0) for seed in (1, 2)]
+    quiet = [
+        detect(series(nb_counts(400, mean, seed=seed)), since=START + timedelta(days=35)).alerts
+        for mean in (0.3, 3.0, 20.0)
+        for seed in (1, 2)
+    ]
     per_year = sum(len(apply_hygiene(a)) for a in quiet) / (len(quiet) * 365 / 365)
     assert per_year <= 2.0
 
@@ -120,8 +126,9 @@ def test_cli_on_a_csv(tmp_path: Path) -> None:
     counts = nb_counts(150, 3.0)
     counts[140] = 30
     path = tmp_path / "series.csv"
-    path.write_text("date,count,volume\n" + "".join(
-        f"{START + timedelta(days=i)},{c},100\n" for i, c in enumerate(counts)))
+    path.write_text(
+        "date,count,volume\n" + "".join(f"{START + timedelta(days=i)},{c},100\n" for i, c in enumerate(counts))
+    )
     result = run_cli("detect", "--counts", str(path), "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     alerts = json.loads(result.stdout)["alerts"]
@@ -130,12 +137,15 @@ def test_cli_on_a_csv(tmp_path: Path) -> None:
     assert set(spike) == {"theatre", "label", "date", "kind", "observed", "expected", "upper", "p_value", "severity"}
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("day,n\n2024-01-01,3\n", ":1: header needs 'date' and 'count'"),
-    ("date,count\n2024-01-01,3\n2024-01-02,many\n", ":3: column 'count': 'many' is not a whole number"),
-    ("date,count\n2024-01-01,3\n01/02/2024,1\n", ":3: column 'date': '01/02/2024' is not a date"),
-    ("date,count\n2024-01-02,3\n2024-01-01,1\n", ":3: column 'date': 2024-01-01 is not after 2024-01-02"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("day,n\n2024-01-01,3\n", ":1: header needs 'date' and 'count'"),
+        ("date,count\n2024-01-01,3\n2024-01-02,many\n", ":3: column 'count': 'many' is not a whole number"),
+        ("date,count\n2024-01-01,3\n01/02/2024,1\n", ":3: column 'date': '01/02/2024' is not a date"),
+        ("date,count\n2024-01-02,3\n2024-01-01,1\n", ":3: column 'date': 2024-01-01 is not after 2024-01-02"),
+    ],
+)
 def test_cli_bad_csv_names_the_line(tmp_path: Path, body: str, message: str) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(body)

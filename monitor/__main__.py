@@ -1,5 +1,5 @@
 """``python -m monitor`` runs the command line."""
 
-from monitor.cli import run
+from monitor.cli import entry_point
 
-run()
+entry_point()

@@ -87,6 +87,21 @@ _CUE_INDEX: dict[str, str] = {
 }
 
 
+_ANSWERING = frozenset("response retaliation reprisal revenge answer retribution".split())
+_HOSTILE_NOUNS = frozenset(
+    "attack attacks strike strikes killing killings raid raids ambush bombing bombings rocket rockets drone drones "
+    "shelling assault assaults barrage missile missiles".split()
+)
+
+
+def answers_an_attack(words: list[str], reach: int = 8) -> bool:
+    """A response word followed within ``reach`` words by an attack noun: "in response to the attacks on..."."""
+    for i, word in enumerate(words):
+        if word in _ANSWERING and not _HOSTILE_NOUNS.isdisjoint(words[i + 1 : i + 1 + reach]):
+            return True
+    return False
+
+
 def cues(terms: list[str]) -> set[str]:
     """Names of the cue lexicons that these words or bigrams touch."""
     index = _CUE_INDEX
@@ -131,6 +146,10 @@ def features(doc: Document) -> set[str]:
     found.update(["S:" + w[:5] for w in words if len(w) > 5])
     found.update(["CT:" + name for name in cues(title_terms)])
     found.update(["CS:" + name for name in cues(summary_words + pairs[cut:])])
+    if answers_an_attack(title_words):
+        found.add("CT:answers-attack")
+    if answers_an_attack(summary_words):
+        found.add("CS:answers-attack")
     return found
 
 
@@ -138,7 +157,7 @@ def _describe(feature: str) -> str:
     """A feature as a reader would say it."""
     kind, _, rest = feature.partition(":")
     if kind in ("CT", "CS"):
-        return f"{rest} cue in {'title' if kind == 'CT' else 'summary'}"
+        return f"{rest.replace('-', ' ')} cue in {'title' if kind == 'CT' else 'summary'}"
     if kind == "S":
         return rest + "…"
     if kind == "T":
@@ -207,11 +226,14 @@ class Classifier:
         """Features that favour ``label_index`` over the mean of the other labels, strongest first."""
         if not found or top <= 0:
             return ()
-        weights = self.coef[:, found]
-        margin = weights[label_index] - np.delete(weights, label_index, axis=0).mean(axis=0)
-        order = np.argsort(-margin, kind="stable")[:top]
+        margins = self.meta.get("_margins")
+        if margins is None:
+            others = (self.coef.sum(axis=0, keepdims=True) - self.coef) / max(len(self.labels) - 1, 1)
+            margins = self.meta["_margins"] = self.coef - others
+        row = margins[label_index]
+        ranked = sorted(found, key=lambda i: (-row[i], i))[:top]
         names = self._names()
-        return tuple(_describe(names[found[i]]) for i in order if margin[i] > 0)
+        return tuple(_describe(names[i]) for i in ranked if row[i] > 0)
 
     def _names(self) -> list[str]:
         cached = self.meta.get("_names")
@@ -220,7 +242,7 @@ class Classifier:
             for name, index in self.vocabulary.items():
                 cached[index] = name
             self.meta["_names"] = cached
-        return list(cached)
+        return cached  # type: ignore[no-any-return]
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -221,14 +221,20 @@ def eval_(app: App, file: Path, as_json: bool) -> None:
 
 
 @main.command()
+@click.option(
+    "--tune-on",
+    "tune_on",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A labelled development CSV to choose C and the decision offsets on (never trained on).",
+)
 @with_app
-def train(app: App) -> None:
+def train(app: App, tune_on: Path | None) -> None:
     """Retrain from seeds/ plus analyst corrections; write the model and its card."""
     from monitor import training
 
     say = functools.partial(click.echo, err=True)
     corrections = _stored_corrections(app)
-    model, card = training.retrain(app.settings, corrections, say)
+    model, card = training.retrain(app.settings, corrections, say, tune_on)
     click.echo(
         f"model {model.version}: {model.meta['n_train']} training items "
         f"({len(corrections)} corrections), {model.meta['n_features']} features"
@@ -441,6 +447,44 @@ def report(app: App, week_text: str | None, out_dir: Path | None, theatres: tupl
 
 
 @main.command()
+@with_app
+def run(app: App) -> None:
+    """Run the service in the foreground (for systemd): poll, detect, report, until SIGTERM or SIGINT."""
+    from monitor import runner
+
+    runner.configure_logging(app.settings)
+    runner.run(app.settings, app.engine(), app.classifier())
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_app
+def status(app: App, as_json: bool) -> None:
+    """Service and feed health: last and next poll, failing and parked feeds, today's items, open alerts."""
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import Session
+
+    from monitor import service
+    from monitor.series import health
+
+    with Session(app.engine()) as session:
+        state = health(session, service.utcnow(), ZoneInfo(app.settings.timezone))
+    if as_json:
+        click.echo(json.dumps(state.as_json(), indent=1))
+        return
+    click.echo(f"last poll: {state.last_poll or 'never'}; next poll: {state.next_poll or 'none scheduled'}")
+    click.echo(f"feeds: {len(state.feeds_ok)} ok, {len(state.feeds_failing)} failing, {len(state.feeds_parked)} parked")
+    for kind, rows in (("failing", state.feeds_failing), ("parked", state.feeds_parked)):
+        for feed_id, error_kind, message in rows:
+            click.echo(f"  {kind}: {feed_id}: {error_kind} {message[:80]}")
+    click.echo(
+        f"today: {state.items_today} items, {state.stories_today} stories; alerts in the last 7 days: "
+        f"{state.open_alerts}"
+    )
+
+
+@main.command()
 @click.option(
     "--dir",
     "out_dir",
@@ -457,7 +501,7 @@ def demo(app: App, out_dir: Path) -> None:
     run_demo(out_dir, app.config_path, lambda line: click.echo(line))
 
 
-def run() -> None:
+def entry_point() -> None:
     """Console entry point."""
     try:
         main(prog_name="monitor")

@@ -327,3 +327,62 @@ def feed_health(session: Session, start: datetime, end: datetime) -> list[FeedHe
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class Health:
+    last_poll: datetime | None
+    next_poll: datetime | None
+    feeds_ok: list[str]
+    feeds_failing: list[tuple[str, str, str]]  # id, error kind, message
+    feeds_parked: list[tuple[str, str, str]]
+    items_today: int
+    stories_today: int
+    open_alerts: int
+
+    def as_json(self) -> dict[str, object]:
+        def when(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "last_poll": when(self.last_poll),
+            "next_poll": when(self.next_poll),
+            "feeds": {
+                "ok": self.feeds_ok,
+                "failing": [{"id": i, "error_kind": k, "error": m} for i, k, m in self.feeds_failing],
+                "parked": [{"id": i, "error_kind": k, "error": m} for i, k, m in self.feeds_parked],
+            },
+            "items_today": self.items_today,
+            "stories_today": self.stories_today,
+            "open_alerts": self.open_alerts,
+        }
+
+
+def health(session: Session, now: datetime, zone: ZoneInfo) -> Health:
+    """Service and feed health for ``monitor status``."""
+    from monitor.schema import AlertRow, Feed, PollLog
+
+    feeds = session.exec(select(Feed).order_by(col(Feed.id))).all()
+    last_poll = session.exec(select(func.max(PollLog.at))).one()
+    next_poll = session.exec(
+        select(func.min(Feed.next_check_at)).where(col(Feed.enabled), col(Feed.parked).is_(False))
+    ).one()
+    midnight = datetime.combine(now.astimezone(zone).date(), time.min, zone)
+    items = session.exec(select(func.count()).select_from(Item).where(col(Item.fetched_at) >= as_utc(midnight))).one()
+    stories = session.exec(select(func.count()).select_from(Story).where(col(Story.first_at) >= as_utc(midnight))).one()
+    week_ago = (now - timedelta(days=7)).date()
+    alerts = session.exec(select(func.count()).select_from(AlertRow).where(col(AlertRow.day) >= week_ago)).one()
+    return Health(
+        as_utc(last_poll) if last_poll else None,
+        as_utc(next_poll) if next_poll else None,
+        [f.id for f in feeds if f.enabled and not f.parked and not f.error_count],
+        [
+            (f.id, f.last_error_kind or "", f.last_error or "")
+            for f in feeds
+            if f.enabled and not f.parked and f.error_count
+        ],
+        [(f.id, f.last_error_kind or "", f.last_error or "") for f in feeds if f.parked],
+        int(items),
+        int(stories),
+        int(alerts),
+    )

@@ -66,6 +66,13 @@ class ImportSummary:
     bad: list[BadRecord] = field(default_factory=list)
 
 
+def claim_due(settings: Settings, engine: Engine, now: datetime) -> list[FeedRef]:
+    """Due feeds for this tick, their next check already pushed forward (see ``store.claim_due_feeds``)."""
+    with Session(engine) as session, session.begin():
+        feeds = store.claim_due_feeds(session, now, settings.poll.batch, settings.poll.per_host, settings.poll.interval)
+        return [FeedRef(f.id, f.url, Validators(f.etag, f.last_modified), f.interval_s, f.error_count) for f in feeds]
+
+
 def feed_refs(engine: Engine) -> list[FeedRef]:
     with Session(engine) as session:
         return [
@@ -234,12 +241,13 @@ def poll_feeds(
     now: datetime,
     on_result: Callable[[FeedOutcome], None] | None = None,
     rng: random.Random | None = None,
+    feeds: Sequence[FeedRef] | None = None,
 ) -> list[FeedOutcome]:
-    """Poll every active feed once; a failing feed is recorded and the rest go on."""
+    """Poll every active feed (or ``feeds``) once; a failing feed is recorded and the rest go on."""
     rng = rng or random.Random()
     kit = make_toolkit(settings, classifier)
     outcomes = []
-    for feed, result in fetch_all(settings, feed_refs(engine), now):
+    for feed, result in fetch_all(settings, feed_refs(engine) if feeds is None else feeds, now):
         try:
             outcome = process_result(settings, engine, kit, feed, result, now, rng)
         except Exception as exc:  # a bug or a database fault on one feed must not stop the others

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -382,3 +382,31 @@ def save_alerts(session: Session, alerts: Sequence[Any], now: datetime) -> int:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     statement = insert(table).on_conflict_do_nothing(index_elements=["theatre", "label", "day", "kind"])
     return len(session.execute(statement.returning(table.c.id), rows).all())
+
+
+def claim_due_feeds(session: Session, now: datetime, limit: int, per_host: int, lease_s: int) -> list[Feed]:
+    """Take due feeds, oldest first, at most ``per_host`` per host, and push their next check forward.
+
+    The next check is written before fetching, so a feed whose fetch crashes the process still moves
+    on; the poll itself then writes the real next check. On PostgreSQL the rows are locked with
+    SKIP LOCKED so several processes never take the same feed.
+    """
+    statement = (
+        select(Feed)
+        .where(col(Feed.enabled), col(Feed.parked).is_(False), col(Feed.next_check_at) <= as_utc(now))
+        .order_by(col(Feed.next_check_at), col(Feed.id))
+        .limit(limit * 4)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    taken: list[Feed] = []
+    hosts: dict[str, int] = {}
+    for feed in session.exec(statement):
+        host = host_of(feed.url)
+        if hosts.get(host, 0) >= per_host or len(taken) >= limit:
+            continue
+        hosts[host] = hosts.get(host, 0) + 1
+        feed.next_check_at = as_utc(now) + timedelta(seconds=lease_s)
+        session.add(feed)
+        taken.append(feed)
+    return taken

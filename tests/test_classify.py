@@ -160,3 +160,25 @@ def test_relabel_overrides_and_joins_training(write_config, tmp_path: Path, proj
     assert trained.returncode == 0, trained.stderr
     assert "(1 corrections)" in trained.stdout and (model_dir / "CARD.md").exists()
     assert Classifier.load(model_dir / "classifier.npz").meta["n_corrections"] == 1
+
+
+SEED_ARTICLE = Path(__file__).resolve().parents[2] / "shared" / "seed-article.txt"
+MODEL = Path(__file__).resolve().parents[1] / "models" / "classifier.npz"
+
+
+@pytest.mark.skipif(not SEED_ARTICLE.exists(), reason="../shared is absent")
+def test_the_seed_article_is_retaliation() -> None:
+    """The report this project started from: US strikes framed as a response to attacks on US forces."""
+    lines = [line.strip() for line in SEED_ARTICLE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    title, summary = lines[0], lines[2]  # headline, outlet line, first paragraph (as a feed delivers it)
+    prediction = Classifier.load(MODEL).predict([Document(title, summary)])[0]
+    assert prediction.label == "retaliation", prediction
+
+
+def test_shipped_model_meets_its_held_out_floor() -> None:
+    """The committed artifact, on the committed held-out split: macro-F1 and every class F1."""
+    from monitor.training import score
+
+    _, test = split(read_corpus(Path(__file__).resolve().parents[1] / "seeds" / "labelled"))
+    result = score(Classifier.load(MODEL), [e.document for e in test], [e.label for e in test])
+    assert result.macro_f1 >= 0.88 and min(s.f1 for s in result.per_class.values()) >= 0.85, result.per_class

@@ -1,0 +1,66 @@
+"""``monitor run`` as a real subprocess against a local feed server; ``monitor status``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conftest import FeedServer, Route, feed_bytes, run_cli
+from sqlmodel import Session
+
+from monitor import schema, service, store
+
+
+def test_run_polls_then_stops_cleanly_on_sigterm(server: FeedServer, write_config, tmp_path: Path) -> None:
+    server.routes["/rss.xml"] = Route(body=feed_bytes("rss2.xml"))
+    server.routes["/dead.xml"] = Route(status=500)
+    config = write_config(
+        feeds=[{"id": "desk", "url": server.url("/rss.xml")}, {"id": "dead", "url": server.url("/dead.xml")}],
+        poll={"tick": "1s"},
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.hits("/rss.xml") == 0:
+            time.sleep(0.2)
+        time.sleep(1.5)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "event=poll feeds=2 new=4 errors=1" in stderr and "event=shutdown signal=SIGTERM" in stderr
+    assert server.hits("/rss.xml") == 1  # next check is 15 minutes away, not every tick
+    status = json.loads(run_cli("status", "--json", "--config", str(config), cwd=tmp_path).stdout)
+    assert status["feeds"]["ok"] == ["desk"]
+    assert [f["id"] for f in status["feeds"]["failing"]] == ["dead"]
+    assert status["items_today"] == 4 and status["last_poll"]
+
+
+def test_claim_due_feeds_writes_the_next_check_first(settings, engine) -> None:
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        for i in range(5):
+            host = "a.example" if i < 3 else f"b{i}.example"
+            session.add(schema.Feed(id=f"f{i}", url=f"https://{host}/rss", name=f"f{i}", next_check_at=now))
+    with Session(engine) as session, session.begin():
+        taken = store.claim_due_feeds(session, now, limit=10, per_host=2, lease_s=900)
+        assert sorted(f.id for f in taken) == ["f0", "f1", "f3", "f4"]  # at most two from a.example
+    with Session(engine) as session, session.begin():
+        assert [f.id for f in store.claim_due_feeds(session, now, 10, 2, 900)] == ["f2"]
+    assert service.claim_due(settings, engine, now) == []

@@ -88,6 +88,7 @@ def generated(n: int) -> list[Record]:
                     None,
                 )
             )
+    records.sort(key=lambda r: r.published)  # archives come in time order
     return records[:n]
 
 

@@ -456,7 +456,7 @@ def render(data: ReportData, out_dir: Path) -> list[Path]:
                 plt.close(fig)
         tmp.replace(pdf_path)
         written.append(
-            _png(plt, draw_summary(plt, data, height=A4[1] * 0.72), data, out_dir / f"{data.tag}-summary.png")
+            _png(plt, draw_summary(plt, data, height=A4[1] * 0.72), data, out_dir / f"{data.tag}-summary.png", 150)
         )
         for theatre in active:
             name = re.sub(r"[^a-z0-9-]", "-", (theatre.id or "all").lower())
@@ -472,9 +472,9 @@ def _pages(plt: Any, data: ReportData, active: Sequence[TheatreData]) -> Iterato
     yield draw_appendix(plt, data)
 
 
-def _png(plt: Any, fig: Any, data: ReportData, path: Path) -> Path:
+def _png(plt: Any, fig: Any, data: ReportData, path: Path, dpi: int = 110) -> Path:
     _footer(fig, data, 1, 1)
-    fig.savefig(path, dpi=150)  # 1240 px wide: readable in a chat message or an email
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 

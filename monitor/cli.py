@@ -378,9 +378,17 @@ def retheatre(app: App) -> None:
 @click.option("--until", type=DAY, help="Last day to score (default: today).")
 @click.option("--weekly", is_flag=True, help="With --counts: the series is weekly (no day-of-week terms).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"alerts": [...]} (../shared/CLI.md).')
+@click.option("--deliver", is_flag=True, help="Also deliver new alerts to the configured channels (once each).")
 @with_app
 def detect(
-    app: App, counts_file: Path | None, theatre: str | None, since: Any, until: Any, weekly: bool, as_json: bool
+    app: App,
+    counts_file: Path | None,
+    theatre: str | None,
+    since: Any,
+    until: Any,
+    weekly: bool,
+    as_json: bool,
+    deliver: bool,
 ) -> None:
     """Run the spike, shift and trend detectors on stored counts, or on a bare series with --counts."""
     from monitor import detect as detectors
@@ -403,6 +411,11 @@ def detect(
             until.date() if until else None,
         )
         alerts = sorted((a for d in found for a in d.result.alerts), key=lambda a: (a.date, a.p_value))
+        if deliver:
+            from monitor.alerts import deliver_pending
+
+            made = deliver_pending(app.settings, app.engine(), service.utcnow())
+            click.echo(f"{made} alert deliveries made", err=True)
     if as_json:
         click.echo(json.dumps({"alerts": [a.as_json() for a in alerts]}, indent=1))
         return

@@ -167,6 +167,25 @@ class ClassifierConfig(_Section):
     seeds_dir: str = Field("seeds", description="Folder holding the labelled seed corpus for training.")
 
 
+class EmailConfig(_Section):
+    host: str = Field(description="SMTP server host.")
+    port: int = Field(25, ge=1, le=65535, description="SMTP port.")
+    sender: str = Field(description="From address.")
+    to: tuple[str, ...] = Field(min_length=1, description="Recipients.")
+    starttls: bool = Field(False, description="Upgrade the connection with STARTTLS.")
+    username: str | None = Field(None, description="SMTP login, if the server needs one.")
+    password_env: str | None = Field(None, description="Name of the environment variable holding the password.")
+    timeout: Duration = Field(10, description="Connection timeout.")
+
+
+class AlertsConfig(_Section):
+    webhook_url: HttpUrl | None = Field(None, description="POST each new alert as JSON to this URL.")
+    webhook_timeout: Duration = Field(5, description="Timeout per webhook attempt.")
+    retries: int = Field(3, ge=1, le=10, description="Attempts per channel per delivery run.")
+    email: EmailConfig | None = Field(None, description="Send each new alert by email.")
+    min_severity: Literal["low", "medium", "high"] = Field("low", description="Deliver alerts at least this severe.")
+
+
 class LogConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["text", "json"] = Field("text", description="key=value text lines, or JSON lines.")
@@ -190,6 +209,7 @@ class Settings(_Section):
     fetch: FetchConfig = FetchConfig()
     report: ReportConfig = ReportConfig()
     classifier: ClassifierConfig = ClassifierConfig()
+    alerts: AlertsConfig = AlertsConfig()
     log: LogConfig = LogConfig()
     storage: StorageConfig = StorageConfig()
     source: str = Field("<defaults>", exclude=True, description="Where these settings were read from.")

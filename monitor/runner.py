@@ -65,6 +65,16 @@ def report_job(settings: Settings, engine: Engine, clock: Callable[[], datetime]
     return paths
 
 
+def deliver_alerts(settings: Settings, engine: Engine, clock: Callable[[], datetime]) -> int:
+    """Its own job, so a slow or dead alert endpoint never delays a poll."""
+    from monitor.alerts import deliver_pending
+
+    made = deliver_pending(settings, engine, clock())
+    if made:
+        log.info("event=alerts_delivered count=%d", made)
+    return made
+
+
 def maintenance(engine: Engine) -> None:
     """SQLite: checkpoint the WAL and let the planner refresh its statistics."""
     if engine.dialect.name == "sqlite":

@@ -143,6 +143,14 @@ class AlertRow(SQLModel, table=True):
     delivered_at: datetime | None = None
 
 
+class AlertDelivery(SQLModel, table=True):
+    __tablename__ = "alert_delivery"
+    alert_id: int = Field(primary_key=True, foreign_key="alert.id", ondelete="CASCADE")
+    channel: str = Field(primary_key=True)  # "log", "webhook", "email"
+    delivered_at: datetime
+    attempts: int = 1
+
+
 class PollLog(SQLModel, table=True):
     __tablename__ = "poll_log"
     id: int | None = Field(default=None, primary_key=True)

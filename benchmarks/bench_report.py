@@ -18,21 +18,47 @@ from monitor.report import LABELS, AlertLine, ChainLine, ReportData, StoryLine, 
 def theatre(number: int, end: date, rng: np.random.Generator) -> TheatreData:
     days = tuple(end - timedelta(days=89 - i) for i in range(90))  # a report draws the last 90 days of the year
     stories = {label: tuple(int(v) for v in rng.poisson(3.0, len(days))) for label in LABELS}
-    top = {label: tuple(StoryLine(f"Story {i} about theatre {number}", "wire", end, 0.8, "https://example.org", 3)
-                        for i in range(4)) for label in LABELS[:3]}
+    top = {
+        label: tuple(
+            StoryLine(f"Story {i} about theatre {number}", "wire", end, 0.8, "https://example.org", 3) for i in range(4)
+        )
+        for label in LABELS[:3]
+    }
     alerts = tuple(AlertLine(f"t{number}", "attack", end - timedelta(days=i), "spike", 9, 2, 6, 1e-4) for i in (1, 3))
-    return TheatreData(f"t{number}", f"Theatre number {number}", days, stories, {d: 3.0 for d in days},
-                       {d: 8.0 for d in days}, tuple(float(v) for v in rng.normal(0, 5, len(days))),
-                       {"attack": 20}, {"attack": 15}, "escalating", alerts, (),
-                       tuple((days[i], 10 + i) for i in range(0, 90, 10)), top,
-                       (ChainLine("Jets strike depots", "Drone hits base", 30.0, end),))
+    return TheatreData(
+        f"t{number}",
+        f"Theatre number {number}",
+        days,
+        stories,
+        {d: 3.0 for d in days},
+        {d: 8.0 for d in days},
+        tuple(float(v) for v in rng.normal(0, 5, len(days))),
+        {"attack": 20},
+        {"attack": 15},
+        "escalating",
+        alerts,
+        (),
+        tuple((days[i], 10 + i) for i in range(0, 90, 10)),
+        top,
+        (ChainLine("Jets strike depots", "Drone hits base", 30.0, end),),
+    )
 
 
 def main() -> None:
     rng = np.random.default_rng(1)
     end = date(2024, 2, 4)
-    data = ReportData(2024, 5, end - timedelta(days=6), end, tuple(theatre(i, end, rng) for i in range(10)), (),
-                      "Classifier (benchmark)", datetime.now(UTC), "bench", "0.1.0")
+    data = ReportData(
+        2024,
+        5,
+        end - timedelta(days=6),
+        end,
+        tuple(theatre(i, end, rng) for i in range(10)),
+        (),
+        "Classifier (benchmark)",
+        datetime.now(UTC),
+        "bench",
+        "0.1.0",
+    )
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         paths = render(data, Path(folder))

@@ -52,11 +52,12 @@ class DetectParams:
     guard: int = 2
     min_history: int = 56
     min_days: int = 7
-    spike_p: float = 0.0005
+    spike_p: float = 0.0003
     min_count: int = 3
     min_excess: float = 2.0
     shift: float = 2.0
-    false_alarms_per_year: float = 0.5
+    cusum_floor: float = 0.2  # expected counts below this per step are raised to it in the CUSUM
+    false_alarms_per_year: float = 0.35
     trend_days: int = 28
     trend_p: float = 0.001
     trend_min_total: int = 10
@@ -354,7 +355,7 @@ def _shifts(series: Series, fitted: dict[int, tuple[float, float]], params: Dete
     if not indices:
         return []
     x = np.array([series.counts[i] for i in indices], dtype=float)
-    mean = np.array([fitted[i][0] for i in indices])
+    mean = np.maximum(np.array([fitted[i][0] for i in indices]), params.cusum_floor)
     alpha = float(np.median([fitted[i][1] for i in indices]))
     threshold = cusum_threshold(
         _bucket(float(np.median(mean))),

@@ -146,7 +146,8 @@ def _struct_to_datetime(value: time.struct_time | None) -> datetime | None:
 
 def _entry_date(entry: Mapping[str, Any]) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        found = _struct_to_datetime(entry.get(key))
+        raw = dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)  # no feedparser key aliasing
+        found = _struct_to_datetime(raw)
         if found is not None:
             return found
     return None

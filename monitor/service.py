@@ -362,15 +362,20 @@ def detect_now(
     since: date | None = None,
     until: date | None = None,
     params: DetectParams | None = None,
+    refit: int = 28,
 ) -> list[SeriesDetection]:
-    """Run the detectors on every stored series and store new alerts (idempotent)."""
+    """Run the detectors on every stored series and store new alerts (idempotent).
+
+    By default the last four weeks are scored with one baseline fit (``refit`` days per fit): cheap
+    enough to run after every poll cycle; reports score longer windows with weekly refits.
+    """
     theatres = [None, *(t.id for t in settings.theatres)] if theatres is None else theatres
     params = params or DetectParams()
     until = until or now.astimezone(ZoneInfo(settings.timezone)).date()
-    since = since or until - timedelta(days=90)
+    since = since or until - timedelta(days=27)
     found = []
     for theatre, label, counts in stored_series(settings, engine, theatres, until):
-        result = detect(counts, params, since=since)
+        result = detect(counts, params, since=since, refit=refit)
         alerts = with_series(apply_hygiene(result.alerts), theatre, label)
         found.append(SeriesDetection(theatre, label, counts, replace(result, alerts=alerts)))
     with Session(engine) as session, session.begin():

@@ -163,7 +163,7 @@ def gather(
     end = start + timedelta(days=6)
     chosen = [t for t in settings.theatres if theatres is None or t.id in theatres]
     scope: list[str | None] = [None, *(t.id for t in chosen)]
-    found = detect_now(settings, engine, now, scope, since=end - timedelta(days=SCORED_DAYS), until=end)
+    found = detect_now(settings, engine, now, scope, since=end - timedelta(days=SCORED_DAYS), until=end, refit=7)
     zone = ZoneInfo(settings.timezone)
     names: dict[str | None, str] = {None: "All theatres", **{t.id: t.name for t in chosen}}
     with Session(engine) as session:

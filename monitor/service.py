@@ -69,7 +69,7 @@ class ImportSummary:
 def claim_due(settings: Settings, engine: Engine, now: datetime) -> list[FeedRef]:
     """Due feeds for this tick, their next check already pushed forward (see ``store.claim_due_feeds``)."""
     with Session(engine) as session, session.begin():
-        feeds = store.claim_due_feeds(session, now, settings.poll.batch, settings.poll.per_host, settings.poll.interval)
+        feeds = store.claim_due_feeds(session, now, settings.poll.batch, settings.poll.per_host)
         return [FeedRef(f.id, f.url, Validators(f.etag, f.last_modified), f.interval_s, f.error_count) for f in feeds]
 
 

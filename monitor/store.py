@@ -384,7 +384,7 @@ def save_alerts(session: Session, alerts: Sequence[Any], now: datetime) -> int:
     return len(session.execute(statement.returning(table.c.id), rows).all())
 
 
-def claim_due_feeds(session: Session, now: datetime, limit: int, per_host: int, lease_s: int) -> list[Feed]:
+def claim_due_feeds(session: Session, now: datetime, limit: int, per_host: int) -> list[Feed]:
     """Take due feeds, oldest first, at most ``per_host`` per host, and push their next check forward.
 
     The next check is written before fetching, so a feed whose fetch crashes the process still moves
@@ -406,7 +406,7 @@ def claim_due_feeds(session: Session, now: datetime, limit: int, per_host: int, 
         if hosts.get(host, 0) >= per_host or len(taken) >= limit:
             continue
         hosts[host] = hosts.get(host, 0) + 1
-        feed.next_check_at = as_utc(now) + timedelta(seconds=lease_s)
+        feed.next_check_at = as_utc(now) + timedelta(seconds=feed.interval_s)  # due again if this poll dies
         session.add(feed)
         taken.append(feed)
     return taken

@@ -9,7 +9,8 @@ joins an existing story when all of these hold:
 - the item was published within ``window`` after the story's first report
   (or up to ``lead`` before it, for feeds that publish out of order), and
 - their texts are similar: the IDF-weighted overlap coefficient of their
-  content words, against the closest member of the story, reaches
+  content words, against the closest of the story's first reports (so a
+  story cannot drift by chaining from one near neighbour to the next), reaches
   ``threshold``, and their rare words (names of places, people, ships) do
   not conflict: when both name rare things and share none of them, they are
   different events. Both settings are tuned on ``seeds/stories/pairs.jsonl``
@@ -49,7 +50,7 @@ class StoryParams:
     rare: float = 0.60  # words with IDF above this share of the maximum count as names
     window: timedelta = timedelta(hours=48)
     lead: timedelta = timedelta(hours=12)
-    max_members: int = 25
+    leaders: int = 5  # an item is compared with a story's earliest reports only, so stories cannot drift
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,8 @@ class Cluster:
         return self.first - params.lead <= item.published <= self.first + params.window
 
     def closeness(self, item: Member, idf: Idf, params: StoryParams) -> float:
-        recent = self.members[-params.max_members :]
-        return max((match_score(item.words, m.words, idf, params) for m in recent), default=0.0)
+        leaders = self.members[: params.leaders]
+        return max((match_score(item.words, m.words, idf, params) for m in leaders), default=0.0)
 
     def add(self, item: Member) -> None:
         self.members.append(item)

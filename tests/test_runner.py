@@ -59,8 +59,8 @@ def test_claim_due_feeds_writes_the_next_check_first(settings, engine) -> None:
             host = "a.example" if i < 3 else f"b{i}.example"
             session.add(schema.Feed(id=f"f{i}", url=f"https://{host}/rss", name=f"f{i}", next_check_at=now))
     with Session(engine) as session, session.begin():
-        taken = store.claim_due_feeds(session, now, limit=10, per_host=2, lease_s=900)
+        taken = store.claim_due_feeds(session, now, limit=10, per_host=2)
         assert sorted(f.id for f in taken) == ["f0", "f1", "f3", "f4"]  # at most two from a.example
     with Session(engine) as session, session.begin():
-        assert [f.id for f in store.claim_due_feeds(session, now, 10, 2, 900)] == ["f2"]
+        assert [f.id for f in store.claim_due_feeds(session, now, 10, 2)] == ["f2"]
     assert service.claim_due(settings, engine, now) == []

@@ -8,7 +8,7 @@ the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -19,7 +19,7 @@ from monitor.config import Settings
 from monitor.parse import ParsedItem
 from monitor.schema import Story, TallyRow
 from monitor.stories import (
-    Cluster,
+    ClusterIndex,
     Idf,
     Member,
     StoryParams,
@@ -32,6 +32,7 @@ from monitor.stories import (
 from monitor.theatres import TheatreMatcher, matcher_from_config
 
 CHAIN_HORIZON = timedelta(days=14)
+CACHE_MARGIN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Toolkit:
     matcher: TheatreMatcher
     idf: Idf
     params: StoryParams
+    cache: dict[str, object] = field(default_factory=dict)  # this run's stories of the current window
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,18 @@ def _tallies(new: Sequence[tuple[int, store.NewItem]]) -> list[TallyRow]:
 def _cluster(session: Session, kit: Toolkit, members: list[Member]) -> list[Story]:
     start = min(m.published for m in members) - kit.params.window - kit.params.lead
     end = max(m.published for m in members) + kit.params.lead
-    clusters: list[Cluster] = store.load_clusters(session, start, end)
-    placed = assign(members, clusters, kit.idf, kit.params)
+    index = kit.cache.get("index")
+    if not isinstance(index, ClusterIndex) or not index.covers(start, end):
+        wide_start, wide_end = start - CACHE_MARGIN, end + CACHE_MARGIN
+        loaded = store.load_clusters(session, wide_start, wide_end)
+        index = kit.cache["index"] = ClusterIndex(loaded, kit.idf, kit.params, wide_start, wide_end)
+    placed = assign(members, index)
     return store.save_clusters(session, placed)
+
+
+def forget_clusters(kit: Toolkit) -> None:
+    """Drop the in-memory clusters (after a failed transaction they may differ from the database)."""
+    kit.cache.clear()
 
 
 def _link_chains(session: Session, kit: Toolkit, retaliations: Sequence[Story]) -> None:

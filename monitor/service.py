@@ -28,7 +28,7 @@ from monitor.classify import Classifier
 from monitor.config import Settings
 from monitor.detect import DetectParams, Result, Series, apply_hygiene, detect, with_series
 from monitor.fetch import ErrorKind, FetchResult, Validators
-from monitor.ingest import Ingested, Toolkit, ingest, make_toolkit
+from monitor.ingest import Ingested, Toolkit, forget_clusters, ingest, make_toolkit
 from monitor.theatres import matcher_from_config
 
 log = logging.getLogger("monitor")
@@ -252,6 +252,7 @@ def poll_feeds(
             outcome = process_result(settings, engine, kit, feed, result, now, rng)
         except Exception as exc:  # a bug or a database fault on one feed must not stop the others
             log.exception("event=feed_failed feed=%s", feed.id)
+            forget_clusters(kit)
             outcome = FeedOutcome(feed.id, "error", error_kind="internal", message=f"{type(exc).__name__}: {exc}")
         outcomes.append(outcome)
         if on_result:

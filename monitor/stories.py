@@ -51,6 +51,7 @@ class StoryParams:
     window: timedelta = timedelta(hours=48)
     lead: timedelta = timedelta(hours=12)
     leaders: int = 5  # an item is compared with a story's earliest reports only, so stories cannot drift
+    index_level: float = 0.45  # words rarer than this share of the maximum IDF find candidate stories
 
 
 @dataclass(frozen=True)
@@ -139,20 +140,69 @@ class Cluster:
         self.first = min(self.first, item.published)
 
 
-def assign(items: Sequence[Member], clusters: list[Cluster], idf: Idf, params: StoryParams) -> dict[int, Cluster]:
+class ClusterIndex:
+    """The clusters of a time span, findable by the rarer words of their first reports.
+
+    Matching needs shared weight, and weight lives in the rarer words, so an item is compared only
+    with the clusters that share one of its rarer words: cost grows with the matches, not with every
+    story of the window.
+    """
+
+    def __init__(
+        self, clusters: Sequence[Cluster], idf: Idf, params: StoryParams, start: datetime, end: datetime
+    ) -> None:
+        self.idf, self.params, self.start, self.end = idf, params, start, end
+        self.clusters: list[Cluster] = []
+        self._by_word: dict[str, list[Cluster]] = {}
+        for cluster in clusters:
+            self.add(cluster)
+
+    def covers(self, start: datetime, end: datetime) -> bool:
+        return self.start <= start and end <= self.end
+
+    def keys(self, words: frozenset[str]) -> set[str]:
+        level = self.idf.unseen * self.params.index_level
+        return {w for w in words if self.idf.of(w) >= level}
+
+    def add(self, cluster: Cluster) -> None:
+        self.clusters.append(cluster)
+        for member in cluster.members[: self.params.leaders]:
+            self._index(cluster, member)
+
+    def _index(self, cluster: Cluster, member: Member) -> None:
+        for word in self.keys(member.words):
+            bucket = self._by_word.setdefault(word, [])
+            if not bucket or bucket[-1] is not cluster:
+                bucket.append(cluster)
+
+    def candidates(self, item: Member) -> list[Cluster]:
+        seen: dict[int, Cluster] = {}
+        for word in self.keys(item.words):
+            for cluster in self._by_word.get(word, ()):
+                seen.setdefault(id(cluster), cluster)
+        return list(seen.values())
+
+    def grow(self, cluster: Cluster, item: Member) -> None:
+        cluster.add(item)
+        if len(cluster.members) <= self.params.leaders:
+            self._index(cluster, item)
+
+
+def assign(items: Sequence[Member], index: ClusterIndex) -> dict[int, Cluster]:
     """Attach each item to the closest acceptable cluster, or start a new one; returns item id -> cluster."""
+    params, idf = index.params, index.idf
     placed: dict[int, Cluster] = {}
     for item in sorted(items, key=lambda m: (m.published, m.item_id)):
         best, best_score = None, params.threshold
-        for cluster in clusters:
+        for cluster in index.candidates(item):
             if cluster.accepts(item, params):
                 score = cluster.closeness(item, idf, params)
                 if score >= best_score:
                     best, best_score = cluster, score
         if best is None:
             best = Cluster(None, item.published, label_group(item.label), set(item.theatres))
-            clusters.append(best)
-        best.add(item)
+            index.add(best)
+        index.grow(best, item)
         placed[item.item_id] = best
     return placed
 

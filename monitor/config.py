@@ -186,6 +186,11 @@ class AlertsConfig(_Section):
     min_severity: Literal["low", "medium", "high"] = Field("low", description="Deliver alerts at least this severe.")
 
 
+class MetricsConfig(_Section):
+    enabled: bool = Field(False, description="Serve Prometheus metrics on 127.0.0.1 (needs prometheus-client).")
+    port: int = Field(9464, ge=1, le=65535, description="Port of the metrics endpoint.")
+
+
 class LogConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["text", "json"] = Field("text", description="key=value text lines, or JSON lines.")
@@ -210,6 +215,7 @@ class Settings(_Section):
     report: ReportConfig = ReportConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     alerts: AlertsConfig = AlertsConfig()
+    metrics: MetricsConfig = MetricsConfig()
     log: LogConfig = LogConfig()
     storage: StorageConfig = StorageConfig()
     source: str = Field("<defaults>", exclude=True, description="Where these settings were read from.")

@@ -11,10 +11,12 @@ SIGTERM and SIGINT stop taking work and let the running job finish.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,38 +42,62 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def poll_tick(settings: Settings, engine: Engine, classifier: Classifier, clock: Callable[[], datetime]) -> int:
+@dataclass
+class Runtime:
+    """What the jobs of one running service share: the clock, the stop flag, the optional metrics."""
+
+    clock: Callable[[], datetime] = service.utcnow
+    stop: threading.Event = field(default_factory=threading.Event)
+    metrics: Any = None
+
+    def timed(self, job: str, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.job_seconds.labels(job=job).observe(seconds)
+
+
+def poll_tick(settings: Settings, engine: Engine, classifier: Classifier, runtime: Runtime) -> int:
     """Poll the due feeds; run detection when new items arrived. Returns the number of new items."""
-    now = clock()
+    if runtime.stop.is_set():
+        return 0
+    now = runtime.clock()
     due = service.claim_due(settings, engine, now)
     if not due:
         return 0
     started = time.monotonic()
-    outcomes = service.poll_feeds(settings, engine, classifier, now, feeds=due)
+    outcomes = service.poll_feeds(settings, engine, classifier, now, feeds=due, stop=runtime.stop)
     new = sum(o.new for o in outcomes)
     errors = sum(1 for o in outcomes if o.status == "error")
     log.info("event=poll feeds=%d new=%d errors=%d seconds=%.2f", len(due), new, errors, time.monotonic() - started)
-    if new:
-        found = service.detect_now(settings, engine, clock())
+    runtime.timed("poll", time.monotonic() - started)
+    if runtime.metrics is not None:
+        runtime.metrics.record_poll(outcomes, sum(o.stories for o in outcomes))
+    if new and not runtime.stop.is_set():
+        started = time.monotonic()
+        found = service.detect_now(settings, engine, runtime.clock())
         log.info("event=detect series=%d alerts=%d", len(found), sum(len(d.result.alerts) for d in found))
+        runtime.timed("detect", time.monotonic() - started)
     return new
 
 
-def report_job(settings: Settings, engine: Engine, clock: Callable[[], datetime]) -> list[Path]:
+def report_job(settings: Settings, engine: Engine, runtime: Runtime) -> list[Path]:
     from monitor.weekly import write_report
 
-    paths = write_report(settings, engine, clock())
+    started = time.monotonic()
+    paths = write_report(settings, engine, runtime.clock())
+    runtime.timed("report", time.monotonic() - started)
     log.info("event=report path=%s", paths[-1])
     return paths
 
 
-def deliver_alerts(settings: Settings, engine: Engine, clock: Callable[[], datetime]) -> int:
+def deliver_alerts(settings: Settings, engine: Engine, runtime: Runtime) -> int:
     """Its own job, so a slow or dead alert endpoint never delays a poll."""
     from monitor.alerts import deliver_pending
 
-    made = deliver_pending(settings, engine, clock())
+    made = deliver_pending(settings, engine, runtime.clock())
     if made:
         log.info("event=alerts_delivered count=%d", made)
+        if runtime.metrics is not None:
+            runtime.metrics.alerts.inc(made)
     return made
 
 
@@ -84,29 +110,30 @@ def maintenance(engine: Engine) -> None:
     log.info("event=maintenance")
 
 
-def build_scheduler(
-    settings: Settings, engine: Engine, classifier: Classifier, clock: Callable[[], datetime] = service.utcnow
-) -> Any:
+def build_scheduler(settings: Settings, engine: Engine, classifier: Classifier, runtime: Runtime) -> Any:
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
     defaults = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 300}
     scheduler = BlockingScheduler(timezone=UTC, job_defaults=defaults)
+    tick = IntervalTrigger(seconds=settings.poll.tick)
     scheduler.add_job(
         poll_tick,
-        IntervalTrigger(seconds=settings.poll.tick),
-        args=(settings, engine, classifier, clock),
+        tick,
+        args=(settings, engine, classifier, runtime),
         id="poll",
         name="poll due feeds",
-        next_run_time=clock(),
+        next_run_time=runtime.clock(),
     )
+    weekly = CronTrigger.from_crontab(settings.report.schedule, timezone=settings.timezone)
+    scheduler.add_job(report_job, weekly, args=(settings, engine, runtime), id="report", name="weekly report")
     scheduler.add_job(
-        report_job,
-        CronTrigger.from_crontab(settings.report.schedule, timezone=settings.timezone),
-        args=(settings, engine, clock),
-        id="report",
-        name="weekly report",
+        deliver_alerts,
+        IntervalTrigger(seconds=60),
+        args=(settings, engine, runtime),
+        id="alerts",
+        name="deliver alerts",
     )
     scheduler.add_job(
         maintenance,
@@ -118,14 +145,19 @@ def build_scheduler(
     return scheduler
 
 
-def run(settings: Settings, engine: Engine, classifier: Classifier) -> None:
-    """Run until SIGTERM or SIGINT; the running job is allowed to finish."""
-    scheduler = build_scheduler(settings, engine, classifier)
-    stopping = threading.Event()
+def run(settings: Settings, engine: Engine, classifier: Classifier, grace: float = 10.0) -> None:
+    """Run until SIGTERM or SIGINT: stop taking work, let the running job finish or abandon it within
+    ``grace`` seconds (every feed is stored in one transaction, so nothing half-written remains)."""
+    runtime = Runtime()
+    if settings.metrics.enabled:
+        from monitor.metrics_endpoint import start
+
+        runtime.metrics = start(settings.metrics.port)
+    scheduler = build_scheduler(settings, engine, classifier, runtime)
 
     def stop(signum: int, _frame: Any) -> None:
-        if not stopping.is_set():
-            stopping.set()
+        if not runtime.stop.is_set():
+            runtime.stop.set()
             log.info("event=shutdown signal=%s", signal.Signals(signum).name)
             scheduler.shutdown(wait=False)
 
@@ -135,4 +167,17 @@ def run(settings: Settings, engine: Engine, classifier: Classifier) -> None:
         "event=start feeds=%d tick=%ds report=%r", len(settings.feeds), settings.poll.tick, settings.report.schedule
     )
     scheduler.start()
-    log.info("event=stopped")
+    _drain(grace)
+
+
+def _drain(grace: float) -> None:
+    """Wait up to ``grace`` seconds for job threads; then leave without them (exit code 0)."""
+    deadline = time.monotonic() + grace
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    abandoned = sum(1 for t in others if t.is_alive())
+    log.info("event=stopped abandoned_threads=%d", abandoned)
+    if abandoned:
+        logging.shutdown()
+        os._exit(0)

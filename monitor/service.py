@@ -56,6 +56,7 @@ class FeedOutcome:
     message: str = ""
     bozo: str = ""
     seconds: float = 0.0
+    stories: int = 0
 
 
 @dataclass
@@ -110,10 +111,16 @@ def fetch_all(settings: Settings, feeds: Sequence[FeedRef], now: datetime) -> It
         with hosts[store.host_of(feed.url)]:
             return fetch.fetch(client, feed.url, feed.validators, settings.fetch, now)  # type: ignore[arg-type]
 
-    with fetch.make_client(settings.fetch) as client, ThreadPoolExecutor(settings.poll.max_concurrency) as pool:
-        futures: dict[Future[FetchResult], FeedRef] = {pool.submit(one, client, f): f for f in feeds}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+    with fetch.make_client(settings.fetch) as client:
+        pool = ThreadPoolExecutor(settings.poll.max_concurrency)
+        finished = False
+        try:
+            futures: dict[Future[FetchResult], FeedRef] = {pool.submit(one, client, f): f for f in feeds}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+            finished = True
+        finally:  # a consumer that stops early (shutdown) abandons the fetches still queued or in flight
+            pool.shutdown(wait=finished, cancel_futures=True)
 
 
 def plan_next_check(
@@ -190,6 +197,7 @@ def _outcome(feed: FeedRef, result: FetchResult, parsed: parse.ParsedFeed | None
         result.message,
         parsed.bozo_message if parsed else "",
         round(result.elapsed, 3),
+        done.stories,
     )
 
 
@@ -242,12 +250,19 @@ def poll_feeds(
     on_result: Callable[[FeedOutcome], None] | None = None,
     rng: random.Random | None = None,
     feeds: Sequence[FeedRef] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[FeedOutcome]:
-    """Poll every active feed (or ``feeds``) once; a failing feed is recorded and the rest go on."""
+    """Poll every active feed (or ``feeds``) once; a failing feed is recorded and the rest go on.
+
+    When ``stop`` is set (shutdown), no further result is stored: each feed's transaction is whole, so
+    what was stored stays consistent and the abandoned feeds are simply due again.
+    """
     rng = rng or random.Random()
     kit = make_toolkit(settings, classifier)
     outcomes = []
     for feed, result in fetch_all(settings, feed_refs(engine) if feeds is None else feeds, now):
+        if stop is not None and stop.is_set():
+            break
         try:
             outcome = process_result(settings, engine, kit, feed, result, now, rng)
         except Exception as exc:  # a bug or a database fault on one feed must not stop the others

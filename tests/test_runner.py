@@ -5,24 +5,34 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from conftest import FeedServer, Route, feed_bytes, run_cli
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from monitor import schema, service, store
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def test_run_polls_then_stops_cleanly_on_sigterm(server: FeedServer, write_config, tmp_path: Path) -> None:
     server.routes["/rss.xml"] = Route(body=feed_bytes("rss2.xml"))
     server.routes["/dead.xml"] = Route(status=500)
+    port = free_port()
     config = write_config(
         feeds=[{"id": "desk", "url": server.url("/rss.xml")}, {"id": "dead", "url": server.url("/dead.xml")}],
         poll={"tick": "1s"},
+        metrics={"enabled": True, "port": port},
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     process = subprocess.Popen(
@@ -38,6 +48,7 @@ def test_run_polls_then_stops_cleanly_on_sigterm(server: FeedServer, write_confi
         while time.monotonic() < deadline and server.hits("/rss.xml") == 0:
             time.sleep(0.2)
         time.sleep(1.5)
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     finally:
@@ -46,10 +57,47 @@ def test_run_polls_then_stops_cleanly_on_sigterm(server: FeedServer, write_confi
     assert process.returncode == 0, stderr
     assert "event=poll feeds=2 new=4 errors=1" in stderr and "event=shutdown signal=SIGTERM" in stderr
     assert server.hits("/rss.xml") == 1  # next check is 15 minutes away, not every tick
+    assert "monitor_items_total 4.0" in scraped and 'monitor_fetch_errors_total{kind="server_error"} 1.0' in scraped
+    assert 'monitor_job_seconds_count{job="poll"} 1.0' in scraped
     status = json.loads(run_cli("status", "--json", "--config", str(config), cwd=tmp_path).stdout)
     assert status["feeds"]["ok"] == ["desk"]
     assert [f["id"] for f in status["feeds"]["failing"]] == ["dead"]
     assert status["items_today"] == 4 and status["last_poll"]
+
+
+def test_shutdown_abandons_a_hanging_fetch_within_ten_seconds(server: FeedServer, write_config, tmp_path: Path) -> None:
+    server.routes["/hang.xml"] = Route(body=feed_bytes("rss2.xml"), delay=40)
+    config = write_config(
+        feeds=[{"id": "hang", "url": server.url("/hang.xml")}],
+        poll={"tick": "1s"},
+        fetch={"timeout": "60s", "connect_timeout": "5s"},
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.hits("/hang.xml") == 0:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        took = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert took < 12, took
+    assert "abandoned_threads=" in stderr
+    with Session(schema.make_engine(f"sqlite:///{tmp_path / 'cli.db'}")) as session:
+        assert session.exec(select(schema.Item)).all() == []  # nothing half-written
 
 
 def test_claim_due_feeds_writes_the_next_check_first(settings, engine) -> None:

@@ -497,6 +497,65 @@ def status(app: App, as_json: bool) -> None:
     )
 
 
+@main.group()
+def feeds() -> None:
+    """List feeds and their health; re-enable a parked feed."""
+
+
+@feeds.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_app
+def feeds_list(app: App, as_json: bool) -> None:
+    """Every stored feed: state, errors, last success, next check."""
+    from sqlmodel import Session
+
+    from monitor import store
+
+    with Session(app.engine()) as session:
+        rows = store.all_feeds(session)
+    state = {
+        f.id: "parked" if f.parked else ("disabled" if not f.enabled else ("failing" if f.error_count else "ok"))
+        for f in rows
+    }
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "feeds": [
+                        {
+                            "id": f.id,
+                            "url": f.url,
+                            "state": state[f.id],
+                            "errors": f.error_count,
+                            "last_error": f.last_error,
+                            "next_check": str(f.next_check_at),
+                        }
+                        for f in rows
+                    ]
+                },
+                indent=1,
+            )
+        )
+        return
+    table = [(f.id, state[f.id], f.error_count, f.last_success_at or "never", f.next_check_at or "-") for f in rows]
+    click.echo(_table(table, ("feed", "state", "errors", "last success", "next check")) if table else "no feeds")
+
+
+@feeds.command(name="enable")
+@click.argument("feed_id")
+@with_app
+def feeds_enable(app: App, feed_id: str) -> None:
+    """Re-enable a parked feed: clear its errors and poll it at the next tick."""
+    from sqlmodel import Session
+
+    from monitor import service, store
+
+    with Session(app.engine()) as session, session.begin():
+        if not store.enable_feed(session, feed_id, service.utcnow()):
+            raise Failure(f"no feed with id {feed_id!r}", 1)
+    click.echo(f"feed {feed_id}: enabled, due now")
+
+
 @main.command()
 @click.option(
     "--dir",

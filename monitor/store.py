@@ -410,3 +410,17 @@ def claim_due_feeds(session: Session, now: datetime, limit: int, per_host: int) 
         session.add(feed)
         taken.append(feed)
     return taken
+
+
+def enable_feed(session: Session, feed_id: str, now: datetime) -> bool:
+    """Un-park a feed: clear its errors and make it due now; False if there is no such feed."""
+    feed = session.get(Feed, feed_id)
+    if feed is None:
+        return False
+    feed.parked, feed.error_count, feed.next_check_at = False, 0, as_utc(now)
+    session.add(feed)
+    return True
+
+
+def all_feeds(session: Session) -> list[Feed]:
+    return list(session.exec(select(Feed).order_by(col(Feed.id))))

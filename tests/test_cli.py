@@ -12,16 +12,18 @@ from conftest import FeedServer, Route, feed_bytes, run_cli
 
 from monitor.cli import main
 
-COMMANDS = sorted(main.commands)
+COMMANDS = sorted(
+    [name] if not hasattr(command, "commands") else [f"{name} {sub}" for sub in command.commands]
+    for name, command in main.commands.items()
+)
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", [c for group in COMMANDS for c in group])
 def test_every_command_has_help(command: str, tmp_path: Path) -> None:
-    result = run_cli(command, "--help", cwd=tmp_path)
+    result = run_cli(*command.split(), "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "Usage: monitor " + command in result.stdout
     assert "--config" in result.stdout
-    assert main.commands[command].help
 
 
 def test_help_imports_nothing_heavy() -> None:
@@ -55,6 +57,20 @@ def test_poll_once_table_and_json(server: FeedServer, write_config, tmp_path: Pa
     feeds = {f["feed_id"]: f for f in json.loads(again.stdout)["feeds"]}
     assert feeds["desk"]["new"] == 0 and feeds["desk"]["seen"] == 4
     assert feeds["dead"]["error_kind"] == "not_found"
+
+
+def test_parked_feed_is_listed_and_re_enabled(server: FeedServer, write_config, tmp_path: Path) -> None:
+    server.routes["/gone.xml"] = Route(status=410)
+    config = write_config(feeds=[{"id": "gone", "url": server.url("/gone.xml")}])
+    run_cli("poll", "--once", "--config", str(config), cwd=tmp_path)
+    listed = json.loads(run_cli("feeds", "list", "--json", "--config", str(config), cwd=tmp_path).stdout)["feeds"]
+    assert [(f["id"], f["state"]) for f in listed] == [("gone", "parked")]
+    status = run_cli("status", "--config", str(config), cwd=tmp_path).stdout
+    assert "parked: gone: gone HTTP 410" in status
+    assert run_cli("feeds", "enable", "gone", "--config", str(config), cwd=tmp_path).returncode == 0
+    listed = json.loads(run_cli("feeds", "list", "--json", "--config", str(config), cwd=tmp_path).stdout)["feeds"]
+    assert listed[0]["state"] == "ok" and listed[0]["errors"] == 0
+    assert run_cli("feeds", "enable", "nope", "--config", str(config), cwd=tmp_path).returncode == 1
 
 
 def test_poll_requires_once(tmp_path: Path) -> None:

@@ -150,6 +150,10 @@ def write_card(
         f"plus {classifier.meta.get('n_corrections', 0)} analyst corrections; held out: {len(test)} items",
         "- labels in the corpus: " + ", ".join(f"{label} {counts[label]}" for label in LABELS),
         "- theatres in the corpus: " + ", ".join(f"{t} {n}" for t, n in theatres.most_common()),
+        f"- decision offsets per label ({', '.join(LABELS)}): {classifier.meta.get('offsets', 'none')}, chosen "
+        f"with C on {classifier.meta.get('tuned_on', 'nothing')} (the development set of real 2023 headlines "
+        "may choose C and these offsets; it is never trained on)",
+        "- evidence: the three features that favour the chosen label most over the others' mean",
         "",
         "## Metrics",
         "",
@@ -176,7 +180,8 @@ def _card_row(name: str, result: Evaluation) -> str:
 
 METHOD = (
     "multinomial logistic regression (scikit-learn, class-balanced) on L2-normalised binary features: "
-    "word 1-2-grams of title+summary and of the title alone, 5-letter stems, codebook cue patterns"
+    "word 1-2-grams of title+summary and of the title alone, 5-letter stems, codebook cue lexicons, "
+    "and a response-to-an-attack cue"
 )
 
 

@@ -101,8 +101,16 @@ def deliver_alerts(settings: Settings, engine: Engine, runtime: Runtime) -> int:
     return made
 
 
-def maintenance(engine: Engine) -> None:
-    """SQLite: checkpoint the WAL and let the planner refresh its statistics."""
+def maintenance(settings: Settings, engine: Engine, runtime: Runtime) -> None:
+    """Retention of raw item text per config; SQLite: checkpoint the WAL and refresh planner statistics."""
+    from sqlmodel import Session
+
+    from monitor import store
+
+    with Session(engine) as session, session.begin():
+        blanked = store.forget_old_text(session, runtime.clock(), settings.storage.retention_days)
+    if blanked:
+        log.info("event=retention items_blanked=%d", blanked)
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
             connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
@@ -138,7 +146,7 @@ def build_scheduler(settings: Settings, engine: Engine, classifier: Classifier, 
     scheduler.add_job(
         maintenance,
         CronTrigger(hour=3, minute=17, timezone=UTC),
-        args=(engine,),
+        args=(settings, engine, runtime),
         id="maintenance",
         name="daily maintenance",
     )

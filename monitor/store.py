@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, delete, text
+from sqlalchemy import Engine, delete, text, update
 from sqlmodel import Session, col, select
 
 from monitor.schema import (
@@ -424,3 +424,17 @@ def enable_feed(session: Session, feed_id: str, now: datetime) -> bool:
 
 def all_feeds(session: Session) -> list[Feed]:
     return list(session.exec(select(Feed).order_by(col(Feed.id))))
+
+
+def forget_old_text(session: Session, now: datetime, days: int) -> int:
+    """Retention: blank the summaries of items older than ``days`` (titles, labels and counts stay)."""
+    if days <= 0:
+        return 0
+    cutoff = as_utc(now) - timedelta(days=days)
+    statement = (
+        update(Item)
+        .where(col(Item.published_at) < cutoff, col(Item.summary) != "")
+        .values(summary="")
+        .execution_options(synchronize_session=False)
+    )
+    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]

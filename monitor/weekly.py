@@ -7,6 +7,7 @@ values come from (stories, alerts, chains, tallies, feed health, the model).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from sqlmodel import Session
 
 from monitor import __version__, series
 from monitor.config import Settings, data_path
-from monitor.detect import Alert, escalation_index
+from monitor.detect import Alert, benjamini_hochberg, escalation_index
 from monitor.report import (
     LABELS,
     AlertLine,
@@ -75,6 +76,24 @@ def _volume(detections: Sequence[SeriesDetection], days: list[date]) -> list[flo
         return [0.0] * len(days)
     values = dict(zip(found.series.dates, found.series.volume))
     return [values.get(d, 0.0) for d in days]
+
+
+def control_discoveries(
+    found: Sequence[SeriesDetection], start: date, end: date, q: float = 0.05
+) -> list[SeriesDetection]:
+    """Benjamini-Hochberg across every series' alerts of the week: a report that scores hundreds of
+    series at once keeps only the alerts that survive false-discovery control at level ``q``."""
+    week = [a for d in found for a in d.result.alerts if start <= a.date <= end]
+    kept = {id(a) for a in benjamini_hochberg(week, q)}
+    return [
+        replace(
+            d,
+            result=replace(
+                d.result, alerts=[a for a in d.result.alerts if not start <= a.date <= end or id(a) in kept]
+            ),
+        )
+        for d in found
+    ]
 
 
 def _week_alerts(detections: Sequence[SeriesDetection], start: date, end: date) -> list[Alert]:
@@ -163,7 +182,11 @@ def gather(
     end = start + timedelta(days=6)
     chosen = [t for t in settings.theatres if theatres is None or t.id in theatres]
     scope: list[str | None] = [None, *(t.id for t in chosen)]
-    found = detect_now(settings, engine, now, scope, since=end - timedelta(days=SCORED_DAYS), until=end, refit=7)
+    found = control_discoveries(
+        detect_now(settings, engine, now, scope, since=end - timedelta(days=SCORED_DAYS), until=end, refit=7),
+        start,
+        end,
+    )
     zone = ZoneInfo(settings.timezone)
     names: dict[str | None, str] = {None: "All theatres", **{t.id: t.name for t in chosen}}
     with Session(engine) as session:

@@ -165,3 +165,16 @@ def test_weekly_mode_on_a_weekly_series(tmp_path: Path) -> None:
 def test_params_are_documented_defaults() -> None:
     params = DetectParams()
     assert params.guard == 2 and params.window == 365 and params.min_count >= 2
+
+
+def test_weekly_report_keeps_alerts_that_survive_fdr() -> None:
+    from monitor.detect import Result
+    from monitor.service import SeriesDetection
+    from monitor.weekly import control_discoveries
+
+    day = date(2024, 1, 3)
+    strong = Alert(day, "spike", 9, 1, 5, 1e-6, "high")
+    weak = [Alert(day, "spike", 4, 1, 3, 0.2, "low") for _ in range(3)]
+    found = [SeriesDetection("t", "attack", series([0]), Result([strong, *weak]))]
+    kept = control_discoveries(found, date(2024, 1, 1), date(2024, 1, 7))[0].result.alerts
+    assert kept == [strong]

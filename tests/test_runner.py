@@ -112,3 +112,29 @@ def test_claim_due_feeds_writes_the_next_check_first(settings, engine) -> None:
     with Session(engine) as session, session.begin():
         assert [f.id for f in store.claim_due_feeds(session, now, 10, 2)] == ["f2"]
     assert service.claim_due(settings, engine, now) == []
+
+
+def test_maintenance_applies_retention(settings, engine) -> None:
+    from datetime import timedelta
+
+    from monitor.runner import Runtime, maintenance
+
+    now = datetime(2024, 6, 1, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        for age, key in ((400, "old"), (10, "new")):
+            session.add(
+                schema.Item(
+                    key=key,
+                    source="s",
+                    title=f"{key} title",
+                    summary=f"{key} text",
+                    published_at=now - timedelta(days=age),
+                    fetched_at=now,
+                )
+            )
+    kept = settings.model_copy(update={"storage": settings.storage.model_copy(update={"retention_days": 365})})
+    maintenance(kept, engine, Runtime(clock=lambda: now))
+    with Session(engine) as session:
+        items = {i.key: i for i in session.exec(select(schema.Item))}
+    assert (items["old"].summary, items["old"].title) == ("", "old title")
+    assert items["new"].summary == "new text"

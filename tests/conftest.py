@@ -199,3 +199,29 @@ def write_config(tmp_path: Path, mini_model_dir: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def start_service(config: Path, cwd: Path, quiet: bool = False) -> Any:
+    """``monitor run`` as a real subprocess (stderr captured unless ``quiet``)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if quiet else subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return False

@@ -4,17 +4,14 @@ double counts nothing; the result equals an uninterrupted poll of the same feeds
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import FeedServer, Route, run_cli
+from conftest import FeedServer, Route, run_cli, start_service, wait_for
 
 POLL = {"tick": "1s", "jitter": 0, "per_host": 16, "max_concurrency": 16}
 
@@ -65,33 +62,15 @@ def test_sigkill_and_restart_loses_nothing(server: FeedServer, write_config, tmp
 
     crash_db = tmp_path / "crash.db"
     config = write_config(feeds=feeds, database=f"sqlite:///{crash_db}", poll=POLL)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     killer = random.Random(11)
     for _ in range(4):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
+        process = start_service(config, tmp_path, quiet=True)
         time.sleep(killer.uniform(1.0, 4.0))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    process = start_service(config, tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            time.sleep(1.0)
-            if crash_db.exists() and database_totals(crash_db)[0] >= 1000:
-                break
+        wait_for(lambda: crash_db.exists() and database_totals(crash_db)[0] >= 1000, 120, step=1.0)
         time.sleep(2.5)  # one more cycle: everything re-polled, nothing added
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from conftest import FeedServer, Route, feed_bytes, run_cli
+from conftest import FeedServer, Route, feed_bytes, run_cli, start_service, wait_for
 from sqlmodel import Session, select
 
 from monitor import schema, service, store
@@ -34,19 +31,9 @@ def test_run_polls_then_stops_cleanly_on_sigterm(server: FeedServer, write_confi
         poll={"tick": "1s"},
         metrics={"enabled": True, "port": port},
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    process = start_service(config, tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and server.hits("/rss.xml") == 0:
-            time.sleep(0.2)
+        wait_for(lambda: server.hits("/rss.xml") > 0, 60)
         time.sleep(1.5)
         scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         process.send_signal(signal.SIGTERM)
@@ -72,19 +59,9 @@ def test_shutdown_abandons_a_hanging_fetch_within_ten_seconds(server: FeedServer
         poll={"tick": "1s"},
         fetch={"timeout": "60s", "connect_timeout": "5s"},
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    process = start_service(config, tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and server.hits("/hang.xml") == 0:
-            time.sleep(0.2)
+        wait_for(lambda: server.hits("/hang.xml") > 0, 60)
         time.sleep(0.5)
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)

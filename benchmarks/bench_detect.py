@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.detect import DetectParams, Series, apply_hygiene, detect
+from monitor.detect import DetectParams, Series, detect
+from monitor.hygiene import apply_hygiene
 
 START = date(2021, 1, 4)
 DAYS = 3 * 365

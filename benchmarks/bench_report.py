@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.report import LABELS, AlertLine, ChainLine, ReportData, StoryLine, TheatreData, render
+from monitor.report import render
+from monitor.report_data import LABELS, AlertLine, ChainLine, ReportData, StoryLine, TheatreData
 
 
 def theatre(number: int, end: date, rng: np.random.Generator) -> TheatreData:

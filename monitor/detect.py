@@ -26,22 +26,23 @@ method follows it (Farrington/Noufaily; Hoehle & Paul's NB CUSUM):
 - **Outage**: days whose volume is below ``outage_ratio`` of the trailing
   median volume are not scored (and reported as such).
 
-Severity comes from the p-value; ``apply_hygiene`` adds hysteresis and a
-cooldown; ``benjamini_hochberg`` controls false discoveries across series.
+Severity comes from the p-value; ``hygiene`` adds hysteresis, a cooldown and
+false-discovery control across series.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
-from functools import lru_cache
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
+
+from monitor.nbstats import bucket, cusum_threshold, nb_llr, nb_ppf, nb_sf, run_cusum, sum_pvalue
 
 SEVERITIES = ((1e-4, "high"), (1e-3, "medium"), (1.0, "low"))
 
@@ -124,27 +125,6 @@ class Result:
 
 def severity(p_value: float) -> str:
     return next(name for limit, name in SEVERITIES if p_value < limit or limit == 1.0)
-
-
-def nb_sf(observed: float, mean: float, alpha: float) -> float:
-    """P(X >= observed) for X ~ NB(mean, alpha); Poisson when alpha is ~0."""
-    from scipy import stats
-
-    if observed <= 0:
-        return 1.0
-    if alpha < 1e-6:
-        return float(stats.poisson.sf(observed - 1, mean))
-    n = 1.0 / alpha
-    return float(stats.nbinom.sf(observed - 1, n, n / (n + mean)))
-
-
-def nb_ppf(q: float, mean: float, alpha: float) -> float:
-    from scipy import stats
-
-    if alpha < 1e-6:
-        return float(stats.poisson.ppf(q, mean))
-    n = 1.0 / alpha
-    return float(stats.nbinom.ppf(q, n, n / (n + mean)))
 
 
 def _design(steps: np.ndarray, seasonal: bool, period: int) -> np.ndarray:
@@ -253,60 +233,6 @@ def outage_days(series: Series, params: DetectParams) -> set[int]:
     return out
 
 
-def nb_llr(x: np.ndarray, mean: np.ndarray, alpha: float, shift: float) -> np.ndarray:
-    """Log-likelihood ratio of mean*shift against mean for NB counts (Poisson as alpha -> 0)."""
-    if alpha < 1e-6:
-        return x * math.log(shift) - (shift - 1.0) * mean
-    inv = 1.0 / alpha
-    return x * math.log(shift) - (x + inv) * np.log((1.0 + alpha * shift * mean) / (1.0 + alpha * mean))
-
-
-def run_cusum(llr: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """(start, alarm) index pairs of a CUSUM on the given LLR increments, reset after each alarm."""
-    alarms, total, start = [], 0.0, 0
-    for i, step in enumerate(llr):
-        if total <= 0:
-            start = i
-        total = max(0.0, total + float(step))
-        if total > threshold:
-            alarms.append((start, i))
-            total = 0.0
-    return alarms
-
-
-@lru_cache(maxsize=4096)
-def cusum_threshold(mean: float, alpha: float, shift: float, alarms_per_year: float, steps_per_year: int) -> float:
-    """The CUSUM threshold giving about ``alarms_per_year`` false alarms in control (by simulation, seeded)."""
-    rng = np.random.default_rng(20231017)
-    years = 40
-    n = steps_per_year * years
-    if alpha < 1e-6:
-        sims = rng.poisson(mean, size=n)
-    else:
-        sims = rng.negative_binomial(1.0 / alpha, 1.0 / (1.0 + alpha * mean), size=n)
-    llr = nb_llr(sims.astype(float), np.full(n, mean), alpha, shift)
-    low, high = 0.5, 40.0
-    for _ in range(18):
-        middle = (low + high) / 2
-        if len(run_cusum(llr, middle)) / years > alarms_per_year:
-            low = middle
-        else:
-            high = middle
-    return high
-
-
-def _bucket(value: float) -> float:
-    """Round a parameter so threshold simulations are shared between similar series."""
-    return float(f"{max(value, 1e-3):.1g}")
-
-
-def _sum_pvalue(observed: float, means: np.ndarray, alpha: float) -> tuple[float, float, float]:
-    """p-value, expectation and 99.9% bound of a sum of NB counts (moment-matched NB)."""
-    total = float(means.sum())
-    alpha_sum = alpha * float((means**2).sum()) / max(total**2, 1e-9)
-    return nb_sf(observed, total, alpha_sum), total, nb_ppf(0.999, total, alpha_sum)
-
-
 def _scored_indices(series: Series, params: DetectParams, since: date | None) -> list[int]:
     first = params.min_days + params.guard
     return [i for i, d in enumerate(series.dates) if i >= first and (since is None or d >= since)]
@@ -358,8 +284,8 @@ def _shifts(series: Series, fitted: dict[int, tuple[float, float]], params: Dete
     mean = np.maximum(np.array([fitted[i][0] for i in indices]), params.cusum_floor)
     alpha = float(np.median([fitted[i][1] for i in indices]))
     threshold = cusum_threshold(
-        _bucket(float(np.median(mean))),
-        _bucket(alpha) if alpha > 1e-3 else 0.0,
+        bucket(float(np.median(mean))),
+        bucket(alpha) if alpha > 1e-3 else 0.0,
         params.shift,
         params.false_alarms_per_year,
         365 // params.period,
@@ -369,7 +295,7 @@ def _shifts(series: Series, fitted: dict[int, tuple[float, float]], params: Dete
         observed = float(x[start : alarm + 1].sum())
         if observed < params.min_count:
             continue
-        p, expected, upper = _sum_pvalue(observed, mean[start : alarm + 1], alpha)
+        p, expected, upper = sum_pvalue(observed, mean[start : alarm + 1], alpha)
         alerts.append(Alert(series.dates[indices[alarm]], "shift", observed, expected, upper, p, severity(p)))
     return alerts
 
@@ -419,46 +345,3 @@ def detect(series: Series, params: DetectParams = DetectParams(), since: date | 
     upper = {series.dates[i]: nb_ppf(1 - params.spike_p, mean, alpha) for i, (mean, alpha) in fitted.items()}
     unscored = [series.dates[i] for i in sorted(skip) if since is None or series.dates[i] >= since]
     return Result(sorted(alerts, key=lambda a: (a.date, a.kind)), expected, upper, unscored)
-
-
-def apply_hygiene(alerts: Sequence[Alert], hysteresis: int = 3, cooldown: int = 7) -> list[Alert]:
-    """One alert per episode and kind: alerts within ``hysteresis`` days continue an open episode;
-    after an episode closes, the same kind stays quiet for ``cooldown`` days."""
-    kept: list[Alert] = []
-    open_until: dict[str, date] = {}
-    for alert in sorted(alerts, key=lambda a: (a.date, a.kind)):
-        last = open_until.get(alert.kind)
-        if last is not None and alert.date <= last:
-            open_until[alert.kind] = alert.date + timedelta(days=hysteresis + cooldown)
-            continue
-        kept.append(alert)
-        open_until[alert.kind] = alert.date + timedelta(days=hysteresis + cooldown)
-    return kept
-
-
-def benjamini_hochberg(alerts: Sequence[Alert], q: float = 0.05) -> list[Alert]:
-    """The alerts that survive false-discovery-rate control at level ``q`` across all series."""
-    ordered = sorted(alerts, key=lambda a: a.p_value)
-    cutoff = 0
-    for rank, alert in enumerate(ordered, start=1):
-        if alert.p_value <= q * rank / len(ordered):
-            cutoff = rank
-    return ordered[:cutoff]
-
-
-def escalation_index(
-    attack: Sequence[float], retaliation: Sequence[float], de_escalation: Sequence[float], volume: Sequence[float]
-) -> list[float]:
-    """Per day: (attack + 1.5 x retaliation - de-escalation) stories per 100 items ingested that day.
-
-    Retaliation weighs more because it marks an exchange (two acts) rather than one; de-escalation
-    lowers the index. Normalising by volume keeps news-heavy days from looking like escalation.
-    """
-    return [
-        100.0 * (a + 1.5 * r - d) / v if v > 0 else 0.0
-        for a, r, d, v in zip(attack, retaliation, de_escalation, volume)
-    ]
-
-
-def with_series(alerts: Sequence[Alert], theatre: str | None, label: str | None) -> list[Alert]:
-    return [replace(a, theatre=theatre, label=label) for a in alerts]

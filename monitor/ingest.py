@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from monitor import store
+from monitor import store, story_store
 from monitor.classify import Classifier, Document
 from monitor.config import Settings
 from monitor.parse import ParsedItem
@@ -138,10 +138,10 @@ def _cluster(session: Session, kit: Toolkit, members: list[Member]) -> list[Stor
     index = kit.cache.get("index")
     if not isinstance(index, ClusterIndex) or not index.covers(start, end):
         wide_start, wide_end = start - CACHE_MARGIN, end + CACHE_MARGIN
-        loaded = store.load_clusters(session, wide_start, wide_end)
+        loaded = story_store.load_clusters(session, wide_start, wide_end)
         index = kit.cache["index"] = ClusterIndex(loaded, kit.idf, kit.params, wide_start, wide_end)
     placed = assign(members, index)
-    return store.save_clusters(session, placed)
+    return story_store.save_clusters(session, placed)
 
 
 def forget_clusters(kit: Toolkit) -> None:
@@ -154,7 +154,7 @@ def _link_chains(session: Session, kit: Toolkit, retaliations: Sequence[Story]) 
         return
     first = min(s.first_at for s in retaliations)
     last = max(s.first_at for s in retaliations)
-    attacks = store.story_sketches(session, first - CHAIN_HORIZON, last, "attack")
-    for sketch in store.story_sketches(session, first, last, "retaliation"):
+    attacks = story_store.story_sketches(session, first - CHAIN_HORIZON, last, "attack")
+    for sketch in story_store.story_sketches(session, first, last, "retaliation"):
         if any(s.id == sketch.story_id for s in retaliations):
-            store.save_links(session, sketch.story_id, chain_links(sketch, attacks, kit.idf, CHAIN_HORIZON))
+            story_store.save_links(session, sketch.story_id, chain_links(sketch, attacks, kit.idf, CHAIN_HORIZON))

@@ -20,14 +20,20 @@ import textwrap
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-LABELS = ("attack", "retaliation", "de-escalation", "other")
+from monitor.report_data import (
+    LABELS,
+    NAMES,
+    ReportData,
+    TheatreData,
+    alert_sentence,
+    clean,
+)
+
 COLOURS = {"attack": "#D55E00", "retaliation": "#CC79A7", "de-escalation": "#009E73", "other": "#BBBBBB"}
-NAMES = {"attack": "Attacks", "retaliation": "Retaliation", "de-escalation": "De-escalation", "other": "Other"}
 STATUS_COLOURS = {"escalating": "#D55E00", "steady": "#555555", "de-escalating": "#009E73", "no data": "#999999"}
 A4 = (8.27, 11.69)
 FALLBACK_FONTS = (
@@ -39,108 +45,6 @@ FALLBACK_FONTS = (
     "Noto Sans Hebrew",
     "Droid Sans Fallback",
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-@dataclass(frozen=True)
-class StoryLine:
-    title: str
-    outlet: str
-    day: date
-    confidence: float
-    link: str | None
-    mentions: int
-
-
-@dataclass(frozen=True)
-class ChainLine:
-    retaliation: str
-    attack: str
-    lag_hours: float
-    day: date
-
-
-@dataclass(frozen=True)
-class AlertLine:
-    theatre: str | None
-    label: str
-    day: date
-    kind: str
-    observed: float
-    expected: float
-    upper: float
-    p_value: float
-
-
-@dataclass(frozen=True)
-class TheatreData:
-    id: str | None
-    name: str
-    days: tuple[date, ...]  # the 90-day window
-    stories: dict[str, tuple[int, ...]]  # per label, aligned with days
-    expected: dict[date, float]  # the hostile (attack) baseline
-    upper: dict[date, float]
-    index: tuple[float, ...]  # escalation index per day
-    week_counts: dict[str, int]
-    last_week_counts: dict[str, int]
-    status: str
-    alerts: tuple[AlertLine, ...] = ()
-    recent: tuple[AlertLine, ...] = ()  # alerts of the three weeks before
-    tallies: tuple[tuple[date, int], ...] = ()
-    top: dict[str, tuple[StoryLine, ...]] = field(default_factory=dict)
-    chains: tuple[ChainLine, ...] = ()
-
-    @property
-    def active(self) -> bool:
-        return any(self.week_counts.get(label, 0) for label in LABELS[:3]) or bool(self.alerts)
-
-
-@dataclass(frozen=True)
-class FeedLine:
-    feed: str
-    items: int
-    last_success: datetime | None
-    errors: int
-    last_error: str
-
-
-@dataclass(frozen=True)
-class ReportData:
-    year: int
-    week: int
-    start: date
-    end: date
-    theatres: tuple[TheatreData, ...]
-    feeds: tuple[FeedLine, ...]
-    model: str
-    generated: datetime
-    config_name: str
-    version: str
-
-    @property
-    def tag(self) -> str:
-        return f"{self.year}-W{self.week:02d}"
-
-    @property
-    def empty(self) -> bool:
-        return not any(sum(t.week_counts.values()) for t in self.theatres)
-
-
-def clean(text: str, width: int | None = None) -> str:
-    """Control characters out, whitespace folded, cut on a word at ``width``."""
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    return textwrap.shorten(text, width, placeholder="…") if width and len(text) > width else text
-
-
-def alert_sentence(alert: AlertLine, theatre_name: str) -> str:
-    """One plain sentence, e.g. "Attacks, Iraq-Syria: 9 stories on Tue 24 Oct against 1.6 expected ..."."""
-    p = "p < 0.001" if alert.p_value < 0.001 else f"p = {alert.p_value:.3f}"
-    what = {"spike": "stories on", "shift": "stories in a sustained rise to", "trend": "stories in a rising trend to"}
-    day = alert.day.strftime("%a %d %b")
-    return (
-        f"{NAMES.get(alert.label, alert.label)}, {theatre_name}: {alert.observed:g} {what.get(alert.kind, 'on')} "
-        f"{day} against {alert.expected:.1f} expected (bound {alert.upper:g}), {p}"
-    )
 
 
 @contextmanager

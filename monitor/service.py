@@ -22,12 +22,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from monitor import fetch, parse, schema, series, store
+from monitor import fetch, parse, schema, series, store, story_store
 from monitor.backfill import BadRecord, Record
 from monitor.classify import Classifier
 from monitor.config import Settings
-from monitor.detect import DetectParams, Result, Series, apply_hygiene, detect, with_series
+from monitor.detect import DetectParams, Result, Series, detect
 from monitor.fetch import ErrorKind, FetchResult, Validators
+from monitor.hygiene import apply_hygiene, with_series
 from monitor.ingest import Ingested, Toolkit, forget_clusters, ingest, make_toolkit
 from monitor.theatres import matcher_from_config
 
@@ -90,7 +91,7 @@ def sync_config(settings: Settings, engine: Engine, now: datetime) -> None:
         fingerprint = theatre_fingerprint(settings)
         if store.get_meta(session, "theatres") != fingerprint:
             matcher = matcher_from_config(settings.theatres)
-            changed = store.reassign_theatres(session, matcher.match)
+            changed = story_store.reassign_theatres(session, matcher.match)
             store.set_meta(session, "theatres", fingerprint)
             log.info("event=theatres_reassigned items_changed=%d", changed)
 

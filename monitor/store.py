@@ -7,19 +7,18 @@ counts; everything one poll or one import batch writes is in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, delete, text, update
+from sqlalchemy import Engine, text, update
 from sqlmodel import Session, col, select
 
 from monitor.schema import (
     LABEL_COLUMNS,
     AlertRow,
-    ChainLink,
     Correction,
     Feed,
     Item,
@@ -27,13 +26,9 @@ from monitor.schema import (
     Label,
     Meta,
     PollLog,
-    Story,
-    StoryItem,
-    StoryTheatre,
     TallyRow,
     as_utc,
 )
-from monitor.stories import Cluster, Link, Member, StorySketch, label_group, signature, story_label
 
 
 @dataclass(frozen=True)
@@ -197,163 +192,6 @@ def save_theatres(session: Session, rows: Sequence[tuple[int, str]]) -> None:
 
 def save_tallies(session: Session, rows: Sequence[TallyRow]) -> None:
     session.add_all(rows)
-
-
-def _members(session: Session, story_ids: Sequence[int]) -> dict[int, list[Member]]:
-    """The members of the given stories as clustering sees them (effective labels)."""
-    members: dict[int, list[Member]] = {}
-    for start in range(0, len(story_ids), 500):
-        chunk = story_ids[start : start + 500]
-        statement = (
-            select(StoryItem.story_id, Item, Label, Correction.label)
-            .join(Item, col(Item.id) == col(StoryItem.item_id))
-            .join(Label, col(Label.item_id) == col(Item.id))
-            .outerjoin(Correction, col(Correction.item_id) == col(Item.id))
-            .where(col(StoryItem.story_id).in_(chunk))
-        )
-        rows = session.execute(statement).all()
-        places = _theatres_of(session, [item.id for _, item, _, _ in rows])
-        for story_id, item, label, corrected in rows:
-            members.setdefault(story_id, []).append(_member(item, label, corrected, places.get(item.id, ())))
-    return members
-
-
-def _member(item: Item, label: Label, corrected: str | None, theatres: Sequence[str]) -> Member:
-    confidence = 1.0 if corrected else max(getattr(label, column) for column in LABEL_COLUMNS.values())
-    return Member(
-        int(item.id or 0),
-        as_utc(item.published_at),
-        corrected or label.label,
-        confidence,
-        tuple(theatres),
-        signature(item.title, item.summary),
-    )
-
-
-def _theatres_of(session: Session, item_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
-    found: dict[int, list[str]] = {}
-    for start in range(0, len(item_ids), 500):
-        statement = select(ItemTheatre).where(col(ItemTheatre.item_id).in_(item_ids[start : start + 500]))
-        for row in session.exec(statement):
-            found.setdefault(row.item_id, []).append(row.theatre_id)
-    return {item_id: tuple(sorted(ts)) for item_id, ts in found.items()}
-
-
-def load_clusters(session: Session, start: datetime, end: datetime) -> list[Cluster]:
-    """Stored stories first reported between ``start`` and ``end``, with their members."""
-    stories = session.exec(
-        select(Story)
-        .where(col(Story.first_at) >= as_utc(start), col(Story.first_at) <= as_utc(end))
-        .order_by(col(Story.first_at), col(Story.id))
-    ).all()
-    members = _members(session, [int(s.id or 0) for s in stories])
-    clusters = []
-    for story in stories:
-        own = sorted(members.get(int(story.id or 0), []), key=lambda m: (m.published, m.item_id))
-        theatres = {t for m in own for t in m.theatres}
-        clusters.append(Cluster(story.id, as_utc(story.first_at), label_group(story.label), theatres, own))
-    return clusters
-
-
-def save_clusters(session: Session, placed: dict[int, Cluster]) -> list[Story]:
-    """Write new stories and memberships, refresh the touched stories; return the touched stories."""
-    touched: dict[int, Cluster] = {}
-    for item_id, cluster in placed.items():
-        if cluster.story_id is None:
-            story = Story(label=cluster.members[0].label, first_at=cluster.first, last_at=cluster.first)
-            session.add(story)
-            session.flush()
-            cluster.story_id = story.id
-        story_id = int(cluster.story_id or 0)
-        session.add(StoryItem(item_id=item_id, story_id=story_id))
-        touched[story_id] = cluster
-    return [_refresh_story(session, story_id, cluster) for story_id, cluster in sorted(touched.items())]
-
-
-def _refresh_story(session: Session, story_id: int, cluster: Cluster) -> Story:
-    story = session.get(Story, story_id)
-    assert story is not None
-    best = max(cluster.members, key=lambda m: (m.confidence, -m.published.timestamp(), -m.item_id))
-    story.label = story_label(cluster.members)
-    story.first_at = min(m.published for m in cluster.members)
-    story.last_at = max(m.published for m in cluster.members)
-    story.n_items = len(cluster.members)
-    item = session.get(Item, best.item_id)
-    story.title = item.title if item else story.title
-    session.add(story)
-    known = set(session.exec(select(StoryTheatre.theatre_id).where(col(StoryTheatre.story_id) == story_id)))
-    for theatre in sorted(cluster.theatres - known):
-        session.add(StoryTheatre(story_id=story_id, theatre_id=theatre))
-    return story
-
-
-def story_sketches(session: Session, start: datetime, end: datetime, label: str) -> list[StorySketch]:
-    """Stories of ``label`` first reported in [start, end], with their theatres and words."""
-    stories = session.exec(
-        select(Story).where(
-            col(Story.label) == label, col(Story.first_at) >= as_utc(start), col(Story.first_at) <= as_utc(end)
-        )
-    ).all()
-    members = _members(session, [int(s.id or 0) for s in stories])
-    sketches = []
-    for story in stories:
-        own = members.get(int(story.id or 0), [])
-        words = frozenset().union(*(m.words for m in own)) if own else frozenset()
-        theatres = frozenset(t for m in own for t in m.theatres)
-        sketches.append(StorySketch(int(story.id or 0), as_utc(story.first_at), story.label, theatres, words))
-    return sketches
-
-
-def save_links(session: Session, retaliation_id: int, links: Sequence[Link]) -> None:
-    """Replace the chain links of one retaliation story."""
-    for old in session.exec(select(ChainLink).where(col(ChainLink.retaliation_id) == retaliation_id)):
-        session.delete(old)
-    session.flush()
-    session.add_all(
-        ChainLink(
-            retaliation_id=link.retaliation_id, attack_id=link.attack_id, lag_hours=link.lag_hours, score=link.score
-        )
-        for link in links
-    )
-
-
-def refresh_story_of_item(session: Session, item_id: int) -> None:
-    """Recompute the story an item belongs to (after an analyst correction changed its label)."""
-    link = session.get(StoryItem, item_id)
-    if link is None:
-        return
-    story = session.get(Story, link.story_id)
-    members = _members(session, [link.story_id]).get(link.story_id, [])
-    if story is None or not members:
-        return
-    cluster = Cluster(story.id, as_utc(story.first_at), label_group(story.label), set(), members)
-    cluster.theatres = {t for m in members for t in m.theatres}
-    _refresh_story(session, link.story_id, cluster)
-
-
-def reassign_theatres(session: Session, match: Callable[[str, str], tuple[str, ...]]) -> int:
-    """Re-place every stored item and story under the current theatre terms; return items whose set changed."""
-    before = _theatres_of(session, [int(i or 0) for i in session.exec(select(Item.id))])
-    changed = 0
-    session.execute(delete(ItemTheatre))
-    rows: list[tuple[int, str]] = []
-    for item_id, title, summary in session.execute(select(Item.id, Item.title, Item.summary)):
-        now_in = match(title, summary)
-        changed += now_in != before.get(int(item_id), ())
-        rows.extend((int(item_id), t) for t in now_in)
-    save_theatres(session, rows)
-    session.execute(delete(StoryTheatre))
-    story_rows = session.execute(
-        select(StoryItem.story_id, ItemTheatre.theatre_id)
-        .join(ItemTheatre, col(ItemTheatre.item_id) == col(StoryItem.item_id))
-        .distinct()
-    ).all()
-    if story_rows:
-        session.execute(
-            StoryTheatre.__table__.insert(),  # type: ignore[attr-defined]
-            [{"story_id": s, "theatre_id": t} for s, t in story_rows],
-        )
-    return changed
 
 
 def save_alerts(session: Session, alerts: Sequence[Any], now: datetime) -> int:

@@ -17,17 +17,10 @@ from sqlmodel import Session
 
 from monitor import __version__, series
 from monitor.config import Settings, data_path
-from monitor.detect import Alert, benjamini_hochberg, escalation_index
-from monitor.report import (
-    LABELS,
-    AlertLine,
-    ChainLine,
-    FeedLine,
-    ReportData,
-    StoryLine,
-    TheatreData,
-    render,
-)
+from monitor.detect import Alert
+from monitor.hygiene import benjamini_hochberg, escalation_index
+from monitor.report import render
+from monitor.report_data import LABELS, AlertLine, ChainLine, FeedLine, ReportData, StoryLine, TheatreData
 from monitor.service import SeriesDetection, detect_now
 
 WINDOW_DAYS = 90

@@ -10,18 +10,9 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from monitor.detect import (
-    Alert,
-    DetectParams,
-    Series,
-    apply_hygiene,
-    benjamini_hochberg,
-    cusum_threshold,
-    detect,
-    escalation_index,
-    nb_llr,
-    run_cusum,
-)
+from monitor.detect import Alert, DetectParams, Series, detect
+from monitor.hygiene import apply_hygiene, benjamini_hochberg, escalation_index
+from monitor.nbstats import cusum_threshold, nb_llr, run_cusum
 
 START = date(2023, 1, 2)
 

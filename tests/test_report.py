@@ -13,16 +13,8 @@ import pytest
 from conftest import run_cli
 from PIL import Image
 
-from monitor.report import (
-    LABELS,
-    AlertLine,
-    ChainLine,
-    ReportData,
-    StoryLine,
-    TheatreData,
-    alert_sentence,
-    render,
-)
+from monitor.report import render
+from monitor.report_data import LABELS, AlertLine, ChainLine, ReportData, StoryLine, TheatreData, alert_sentence
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 

@@ -124,10 +124,8 @@ def poll(app: App, once: bool, as_json: bool) -> None:
 
     from monitor import service
 
-    now = service.utcnow()
-    engine = app.engine()
-    service.sync_config(app.settings, engine, now)
-    outcomes = service.poll_feeds(app.settings, engine, app.classifier(), now)
+    engine = app.engine()  # creates the schema and syncs feeds and theatres with the config
+    outcomes = service.poll_feeds(app.settings, engine, app.classifier(), service.utcnow())
     if as_json:
         click.echo(json.dumps({"feeds": [asdict(o) for o in outcomes]}, indent=2))
         return

@@ -152,17 +152,22 @@ def quiet() -> Iterator[None]:
         yield
 
 
+def _fallback(counts: np.ndarray, exposure: np.ndarray, target_exposure: np.ndarray) -> Baseline:
+    """The constant-rate NB baseline by moments, for short histories and failed fits."""
+    rate, alpha = _moment_fit(counts, exposure)
+    return Baseline(np.maximum(rate * target_exposure, 1e-3), alpha, True)
+
+
 def _nb_fit(counts: np.ndarray, design: np.ndarray, exposure: np.ndarray) -> Any:
     from statsmodels.discrete.discrete_model import NegativeBinomial
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = NegativeBinomial(counts, design, exposure=exposure).fit(disp=0, maxiter=200)
+    result = NegativeBinomial(counts, design, exposure=exposure).fit(disp=0, maxiter=200)  # under quiet()
     if not np.all(np.isfinite(result.params)):
         raise ValueError("NB fit did not converge")
     return result
 
 
+@quiet()
 def fit_baseline(
     counts: np.ndarray,
     exposure: np.ndarray,
@@ -172,30 +177,15 @@ def fit_baseline(
     params: DetectParams,
 ) -> Baseline:
     """Fit on the history (counts at ``steps``) and predict the ``target_steps``."""
-    with quiet():
-        return _fit_baseline(counts, exposure, steps, target_steps, target_exposure, params)
-
-
-def _fit_baseline(
-    counts: np.ndarray,
-    exposure: np.ndarray,
-    steps: np.ndarray,
-    target_steps: np.ndarray,
-    target_exposure: np.ndarray,
-    params: DetectParams,
-) -> Baseline:
-    """Fit on the history (counts at ``steps``) and predict the ``target_steps``."""
     if len(counts) < params.min_history or counts.sum() < 5:
-        rate, alpha = _moment_fit(counts, exposure)
-        return Baseline(np.maximum(rate * target_exposure, 1e-3), alpha, True)
+        return _fallback(counts, exposure, target_exposure)
     design = _design(steps, params.seasonal, params.period)
     try:
         first = _nb_fit(counts, design, exposure)
         capped = _cap_outbreaks(counts, first, design, exposure)
         result = _nb_fit(capped, design, exposure) if not np.array_equal(capped, counts) else first
     except (ValueError, np.linalg.LinAlgError):
-        rate, alpha = _moment_fit(counts, exposure)
-        return Baseline(np.maximum(rate * target_exposure, 1e-3), alpha, True)
+        return _fallback(counts, exposure, target_exposure)
     target_design = _design(target_steps, params.seasonal, params.period)
     mean = np.asarray(result.predict(target_design, exposure=target_exposure))
     alpha = float(np.clip(result.params[-1], 0.0, 10.0))

@@ -157,22 +157,38 @@ def _entry_summary(entry: Mapping[str, Any]) -> str:
     summary = entry.get("summary") or ""
     if not summary and entry.get("content"):
         summary = entry["content"][0].get("value", "")
-    return clean_text(strip_html(str(summary)), MAX_SUMMARY)
+    return str(summary)
 
 
-def parse_entry(entry: Mapping[str, Any], now: datetime) -> ParsedItem | None:
-    """One feedparser entry -> ``ParsedItem``; None when it has no text at all."""
-    summary = _entry_summary(entry)
-    title = clean_text(strip_html(str(entry.get("title") or "")), MAX_TITLE)
+def build_item(
+    guid: str | None, link: str | None, title: str, summary: str, published: datetime | None, now: datetime
+) -> ParsedItem | None:
+    """Raw fields (HTML allowed) -> a clean, keyed ``ParsedItem``; None when there is no text at all.
+
+    Polled entries and imported records both come through here, so they are keyed and cleaned alike.
+    """
+    summary = clean_text(strip_html(summary), MAX_SUMMARY)
+    title = clean_text(strip_html(title), MAX_TITLE)
     if not title and not summary:
         return None
     if not title:
         title = clean_text(summary, 160)
-    guid = str(entry.get("id") or "").strip()[:1000] or None
-    raw_link = str(entry.get("link") or "").strip()[:2000]
+    guid = (guid or "").strip()[:1000] or None
+    raw_link = (link or "").strip()[:2000]
     link = raw_link if raw_link.lower().startswith(("http://", "https://")) else None
-    key = item_key(guid, link, title, summary)
-    return ParsedItem(key, guid, link, title, summary, normalise_date(_entry_date(entry), now))
+    return ParsedItem(item_key(guid, link, title, summary), guid, link, title, summary, normalise_date(published, now))
+
+
+def parse_entry(entry: Mapping[str, Any], now: datetime) -> ParsedItem | None:
+    """One feedparser entry -> ``ParsedItem``; None when it has no text at all."""
+    return build_item(
+        str(entry.get("id") or ""),
+        str(entry.get("link") or ""),
+        str(entry.get("title") or ""),
+        _entry_summary(entry),
+        _entry_date(entry),
+        now,
+    )
 
 
 def _ttl_seconds(feed: Mapping[str, Any]) -> int | None:

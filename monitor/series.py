@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from monitor.classify import LABELS
 from monitor.schema import (
+    LABEL_COLUMNS,
     ChainLink,
     Correction,
     Item,
@@ -282,8 +283,9 @@ def _story_view(session: Session, story: Story) -> StoryView:
         .where(col(StoryItem.story_id) == story.id)
     )
     members = session.execute(statement).all()
-    item, label = max(members, key=lambda row: getattr(row[1], _score_column(story.label)))
-    confidence = float(getattr(label, _score_column(story.label)))
+    column = LABEL_COLUMNS[story.label]
+    item, label = max(members, key=lambda row: getattr(row[1], column))
+    confidence = float(getattr(label, column))
     return StoryView(
         int(story.id or 0),
         story.label,
@@ -294,10 +296,6 @@ def _story_view(session: Session, story: Story) -> StoryView:
         item.link,
         story.n_items,
     )
-
-
-def _score_column(label: str) -> str:
-    return "score_" + label.replace("-", "_")
 
 
 @dataclass(frozen=True)

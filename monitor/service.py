@@ -68,19 +68,20 @@ class ImportSummary:
     bad: list[BadRecord] = field(default_factory=list)
 
 
+def feed_ref(feed: schema.Feed) -> FeedRef:
+    return FeedRef(feed.id, feed.url, Validators(feed.etag, feed.last_modified), feed.interval_s, feed.error_count)
+
+
 def claim_due(settings: Settings, engine: Engine, now: datetime) -> list[FeedRef]:
     """Due feeds for this tick, their next check already pushed forward (see ``store.claim_due_feeds``)."""
     with Session(engine) as session, session.begin():
         feeds = store.claim_due_feeds(session, now, settings.poll.batch, settings.poll.per_host)
-        return [FeedRef(f.id, f.url, Validators(f.etag, f.last_modified), f.interval_s, f.error_count) for f in feeds]
+        return [feed_ref(f) for f in feeds]
 
 
 def feed_refs(engine: Engine) -> list[FeedRef]:
     with Session(engine) as session:
-        return [
-            FeedRef(f.id, f.url, Validators(f.etag, f.last_modified), f.interval_s, f.error_count)
-            for f in store.active_feeds(session)
-        ]
+        return [feed_ref(f) for f in store.active_feeds(session)]
 
 
 def sync_config(settings: Settings, engine: Engine, now: datetime) -> None:
@@ -276,15 +277,6 @@ def poll_feeds(
     return sorted(outcomes, key=lambda o: o.feed_id)
 
 
-def _to_parsed(record: Record, now: datetime) -> parse.ParsedItem:
-    title = parse.clean_text(parse.strip_html(record.title), parse.MAX_TITLE)
-    summary = parse.clean_text(parse.strip_html(record.summary), parse.MAX_SUMMARY)
-    key = parse.item_key(record.guid, record.link, title, summary)
-    return parse.ParsedItem(
-        key, record.guid, record.link, title or summary[:160], summary, parse.normalise_date(record.published, now)
-    )
-
-
 def import_items(
     settings: Settings,
     engine: Engine,
@@ -322,7 +314,9 @@ def _import_batch(
         return
     by_source: dict[str, list[parse.ParsedItem]] = {}
     for record in records:
-        by_source.setdefault(record.source, []).append(_to_parsed(record, now))
+        item = parse.build_item(record.guid, record.link, record.title, record.summary, record.published, now)
+        if item is not None:  # backfill rejects records without text, so this always holds
+            by_source.setdefault(record.source, []).append(item)
     with Session(engine) as session, session.begin():
         for source, items in by_source.items():
             summary.new += ingest(session, kit, None, source, items, now).new

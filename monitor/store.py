@@ -114,13 +114,18 @@ def save_items(
     return [(item_id, by_key[key]) for item_id, key in inserted]
 
 
-def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
-    table = Item.__table__  # type: ignore[attr-defined]
+def insert_ignoring(session: Session, table: Any, unique: Sequence[str]) -> Any:
+    """``INSERT ... ON CONFLICT (unique) DO NOTHING`` in the session's dialect (SQLite or PostgreSQL)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    statement = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id, table.c.key)
+    return insert(table).on_conflict_do_nothing(index_elements=list(unique))
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    table = Item.__table__  # type: ignore[attr-defined]
+    statement = insert_ignoring(session, table, ["key"]).returning(table.c.id, table.c.key)
     inserted: list[tuple[int, str]] = []
     for start in range(0, len(rows), 500):
         inserted.extend((r[0], r[1]) for r in session.execute(statement, rows[start : start + 500]).all())
@@ -214,11 +219,7 @@ def save_alerts(session: Session, alerts: Sequence[Any], now: datetime) -> int:
     ]
     if not rows:
         return 0
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    statement = insert(table).on_conflict_do_nothing(index_elements=["theatre", "label", "day", "kind"])
+    statement = insert_ignoring(session, table, ["theatre", "label", "day", "kind"])
     return len(session.execute(statement.returning(table.c.id), rows).all())
 
 

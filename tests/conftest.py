@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +24,9 @@ from monitor.training import model_path, read_corpus, train_model
 
 DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+# A PostgreSQL server for the PostgreSQL variant of the storage tests (``.ci/run`` starts one and sets this).
+POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @dataclass
@@ -116,6 +122,53 @@ def feed_bytes(name: str) -> bytes:
     return (DATA / "feeds" / name).read_bytes()
 
 
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new empty database on the test server for one test, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The test's database: a temporary SQLite file, or with ``parametrize("database_url", BACKENDS,
+    indirect=True)`` also a fresh PostgreSQL database (skipped only when no server URL is given)."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("no PostgreSQL server: set MONITOR_TEST_POSTGRES_URL (.ci/run does)")
+    yield from fresh_postgres_database(POSTGRES_URL)
+
+
+@contextmanager
+def session_on(url: str) -> Iterator[Any]:
+    """A session on ``url`` whose engine is disposed afterwards (an open psycopg connection left to the
+    garbage collector is a ResourceWarning, an error under this suite's warning filter)."""
+    from sqlmodel import Session
+
+    eng = schema.make_engine(url)
+    try:
+        with Session(eng) as session:
+            yield session
+    finally:
+        eng.dispose()
+
+
+both_backends = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+
+
 @pytest.fixture(scope="session")
 def mini_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained once from the small test corpus, saved where settings point."""
@@ -126,12 +179,12 @@ def mini_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, mini_model_dir: Path) -> Callable[..., Settings]:
-    """Settings with a temporary SQLite database and the small test model."""
+def make_settings(tmp_path: Path, mini_model_dir: Path, database_url: str) -> Callable[..., Settings]:
+    """Settings with the test's database (see ``database_url``) and the small test model."""
 
     def build(**overrides: Any) -> Settings:
         data: dict[str, Any] = {
-            "database": f"sqlite:///{tmp_path / 'test.db'}",
+            "database": database_url,
             "classifier": {"model_dir": str(mini_model_dir), "seeds_dir": str(DATA)},
             "report": {"dir": str(tmp_path / "reports")},
             "fetch": {"timeout": "5s", "connect_timeout": "2s"},
@@ -182,13 +235,13 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
 
 
 @pytest.fixture
-def write_config(tmp_path: Path, mini_model_dir: Path) -> Callable[..., Path]:
-    """Write a YAML config (temporary database, the test model) and return its path."""
+def write_config(tmp_path: Path, mini_model_dir: Path, database_url: str) -> Callable[..., Path]:
+    """Write a YAML config (the test's database, the test model) and return its path."""
     import yaml
 
     def write(**data: Any) -> Path:
         base: dict[str, Any] = {
-            "database": f"sqlite:///{tmp_path / 'cli.db'}",
+            "database": database_url,
             "classifier": {"model_dir": str(mini_model_dir), "seeds_dir": str(DATA)},
             "report": {"dir": str(tmp_path / "reports")},
             "fetch": {"timeout": "5s", "connect_timeout": "2s"},

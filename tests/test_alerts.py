@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from conftest import FeedServer, Route
+from conftest import FeedServer, Route, both_backends
 from sqlmodel import Session, select
 
 from monitor import alerts, schema, store
@@ -59,6 +59,7 @@ def settings_for(make_settings, **alerting):
     return make_settings(theatres=[{"id": "iraq-syria", "name": "Iraq and Syria", "terms": ["Iraq"]}], alerts=alerting)
 
 
+@both_backends
 def test_webhook_gets_each_alert_once(post_server, make_settings, engine) -> None:
     hook = Hook()
     post_server.routes["/hook"] = Route(handler=hook)
@@ -73,6 +74,7 @@ def test_webhook_gets_each_alert_once(post_server, make_settings, engine) -> Non
     assert body["summary"].startswith("Attacks, Iraq and Syria: a one-day spike, 9 stories on Sun 28 Jan 2024")
 
 
+@both_backends
 def test_failing_webhook_is_retried_with_backoff_then_later(post_server, make_settings, engine) -> None:
     hook = Hook(fail_first=4)
     post_server.routes["/hook"] = Route(handler=hook)
@@ -89,6 +91,7 @@ def test_failing_webhook_is_retried_with_backoff_then_later(post_server, make_se
     assert channels == {("log", 1), ("webhook", 2)}
 
 
+@both_backends
 def test_email_over_a_real_smtp_server(make_settings, engine) -> None:
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Sink
@@ -123,6 +126,7 @@ def test_email_over_a_real_smtp_server(make_settings, engine) -> None:
     assert "against 1.6 expected" in mail.get_content()
 
 
+@both_backends
 def test_min_severity_filters(make_settings, engine) -> None:
     settings = settings_for(make_settings, min_severity="high")
     stored_alert(engine, severity="low")

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA, run_cli
-from sqlmodel import Session
+from conftest import DATA, both_backends, run_cli, session_on
 
-from monitor import schema, series
+from monitor import series
 from monitor.classify import LABELS, MAX_CHARS, Classifier, Document, fit
 from monitor.errors import ModelError
 from monitor.training import is_held_out, read_corpus, split, train_model
@@ -141,7 +140,10 @@ def test_cli_eval_json_shape(write_config, tmp_path: Path) -> None:
     assert sum(sum(row.values()) for row in data["confusion"].values()) == 3
 
 
-def test_relabel_overrides_and_joins_training(write_config, tmp_path: Path, project_copy: Path) -> None:
+@both_backends
+def test_relabel_overrides_and_joins_training(
+    write_config, tmp_path: Path, project_copy: Path, database_url: str
+) -> None:
     model_dir = tmp_path / "fresh-model"
     config = write_config(classifier={"model_dir": str(model_dir), "seeds_dir": str(project_copy / "seeds")})
     archive = tmp_path / "a.jsonl"
@@ -153,8 +155,7 @@ def test_relabel_overrides_and_joins_training(write_config, tmp_path: Path, proj
     assert run_cli("relabel", "999", "attack", "--config", str(config), cwd=tmp_path).returncode == 1
     result = run_cli("relabel", "1", "attack", "--config", str(config), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    engine = schema.make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
-    with Session(engine) as session:
+    with session_on(database_url) as session:
         assert series.label_totals(session) == {"attack": 1}
     trained = run_cli("train", "--config", str(config), cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import FeedServer, Route, feed_bytes
+from conftest import FeedServer, Route, both_backends, feed_bytes
 from sqlmodel import Session, select
 
 from monitor import schema, service
@@ -98,6 +98,7 @@ def cases(tmp_path: Path) -> dict[str, tuple[Route | str, set[str]]]:
     }
 
 
+@both_backends
 def test_hostile_feeds_polled_beside_a_good_one(
     server: FeedServer, make_settings, engine, classifier, tmp_path: Path
 ) -> None:

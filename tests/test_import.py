@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli
-from sqlmodel import Session, create_engine
+from conftest import both_backends, run_cli, session_on
 
 from monitor import series
 from monitor.backfill import BadRecord, Record, read_records
@@ -37,13 +36,13 @@ GOOD = [
 ]
 
 
-def count(tmp_path: Path) -> int:
-    engine = create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
-    with Session(engine) as session:
+def count(database_url: str) -> int:
+    with session_on(database_url) as session:
         return series.count_items(session)
 
 
-def test_jsonl_with_bad_lines(tmp_path: Path, write_config) -> None:
+@both_backends
+def test_jsonl_with_bad_lines(tmp_path: Path, write_config, database_url: str) -> None:
     config = write_config()
     lines = [
         json.dumps(GOOD[0]),
@@ -69,13 +68,14 @@ def test_jsonl_with_bad_lines(tmp_path: Path, write_config) -> None:
         (9, "not an object"),
     ]:
         assert f"archive.jsonl:{line}: skipped: " in result.stderr and problem in result.stderr
-    assert count(tmp_path) == 3
+    assert count(database_url) == 3
     again = run_cli("import", str(archive), "--quiet", "--config", str(config), cwd=tmp_path)
     assert "read 3, new 0, already stored 3, bad 5" in again.stdout
-    assert count(tmp_path) == 3
+    assert count(database_url) == 3
 
 
-def test_csv_import_shares_dedup_with_jsonl(tmp_path: Path, write_config) -> None:
+@both_backends
+def test_csv_import_shares_dedup_with_jsonl(tmp_path: Path, write_config, database_url: str) -> None:
     config = write_config()
     jsonl = tmp_path / "a.jsonl"
     jsonl.write_text("\n".join(json.dumps(r) for r in GOOD) + "\n")
@@ -90,7 +90,7 @@ def test_csv_import_shares_dedup_with_jsonl(tmp_path: Path, write_config) -> Non
     result = run_cli("import", str(csv_file), "--quiet", "--config", str(config), cwd=tmp_path)
     assert "read 2, new 1, already stored 1, bad 1" in result.stdout
     assert "b.csv:4: skipped: more fields than the header" in result.stderr
-    assert count(tmp_path) == 4
+    assert count(database_url) == 4
 
 
 def test_csv_without_required_columns_names_line_1(tmp_path: Path, write_config) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from conftest import FeedServer, Route, feed_bytes, run_cli, start_service, wait_for
+from conftest import FeedServer, Route, both_backends, feed_bytes, run_cli, session_on, start_service, wait_for
 from sqlmodel import Session, select
 
 from monitor import schema, service, store
@@ -52,7 +52,9 @@ def test_run_polls_then_stops_cleanly_on_sigterm(server: FeedServer, write_confi
     assert status["items_today"] == 4 and status["last_poll"]
 
 
-def test_shutdown_abandons_a_hanging_fetch_within_ten_seconds(server: FeedServer, write_config, tmp_path: Path) -> None:
+def test_shutdown_abandons_a_hanging_fetch_within_ten_seconds(
+    server: FeedServer, write_config, tmp_path: Path, database_url: str
+) -> None:
     server.routes["/hang.xml"] = Route(body=feed_bytes("rss2.xml"), delay=40)
     config = write_config(
         feeds=[{"id": "hang", "url": server.url("/hang.xml")}],
@@ -73,10 +75,11 @@ def test_shutdown_abandons_a_hanging_fetch_within_ten_seconds(server: FeedServer
     assert process.returncode == 0, stderr
     assert took < 12, took
     assert "abandoned_threads=" in stderr
-    with Session(schema.make_engine(f"sqlite:///{tmp_path / 'cli.db'}")) as session:
+    with session_on(database_url) as session:
         assert session.exec(select(schema.Item)).all() == []  # nothing half-written
 
 
+@both_backends
 def test_claim_due_feeds_writes_the_next_check_first(settings, engine) -> None:
     now = datetime(2024, 1, 1, tzinfo=UTC)
     with Session(engine) as session, session.begin():
@@ -91,6 +94,7 @@ def test_claim_due_feeds_writes_the_next_check_first(settings, engine) -> None:
     assert service.claim_due(settings, engine, now) == []
 
 
+@both_backends
 def test_maintenance_applies_retention(settings, engine) -> None:
     from datetime import timedelta
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from conftest import FeedServer, Route, feed_bytes
+from conftest import FeedServer, Route, both_backends, feed_bytes
 from sqlmodel import Session, select
 
 from monitor import schema, series, service, store
@@ -23,6 +23,7 @@ def poll(settings, engine, classifier, now=NOW):
     return {o.feed_id: o for o in service.poll_feeds(settings, engine, classifier, now, rng=random.Random(1))}
 
 
+@both_backends
 def test_poll_stores_good_feeds_and_records_the_broken_one(server, make_settings, engine, classifier) -> None:
     server.routes["/rss.xml"] = Route(body=feed_bytes("rss2.xml"), headers={"Content-Type": "application/rss+xml"})
     server.routes["/atom.xml"] = Route(body=feed_bytes("atom.xml"), gzip=True)
@@ -47,6 +48,7 @@ def test_poll_stores_good_feeds_and_records_the_broken_one(server, make_settings
         assert len(session.exec(select(schema.PollLog)).all()) == 4
 
 
+@both_backends
 def test_repoll_changes_nothing_and_uses_validators(server, make_settings, engine, classifier) -> None:
     server.routes["/rss.xml"] = Route(body=feed_bytes("rss2.xml"), headers={"ETag": '"abc"'})
     settings = feeds_settings(make_settings, server, "/rss.xml")
@@ -59,6 +61,7 @@ def test_repoll_changes_nothing_and_uses_validators(server, make_settings, engin
         assert series.count_items(session) == 4
 
 
+@both_backends
 def test_a_failing_feed_keeps_what_was_stored(server, make_settings, engine, classifier) -> None:
     server.routes["/rss.xml"] = Route(body=feed_bytes("rss2.xml"))
     settings = feeds_settings(make_settings, server, "/rss.xml")
@@ -71,6 +74,7 @@ def test_a_failing_feed_keeps_what_was_stored(server, make_settings, engine, cla
         assert series.count_items(session) == 4
 
 
+@both_backends
 def test_permanent_redirect_updates_the_stored_url(server, make_settings, engine, classifier) -> None:
     server.routes["/moved.xml"] = Route(status=301, headers={"Location": "/rss.xml"})
     server.routes["/rss.xml"] = Route(body=feed_bytes("rss2.xml"))
@@ -80,6 +84,7 @@ def test_permanent_redirect_updates_the_stored_url(server, make_settings, engine
         assert session.get(schema.Feed, "moved-xml").url == server.url("/rss.xml")
 
 
+@both_backends
 def test_gone_parks_the_feed(server, make_settings, engine, classifier) -> None:
     server.routes["/gone.xml"] = Route(status=410)
     settings = feeds_settings(make_settings, server, "/gone.xml")

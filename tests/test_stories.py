@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import both_backends, run_cli
 from sqlmodel import Session, select
 
 from monitor import schema, series, service
@@ -90,6 +90,7 @@ def load(settings, engine, classifier, records):
     return service.import_items(settings, engine, classifier, records, NOW)
 
 
+@both_backends
 def test_five_outlets_one_story_and_a_second_attack_is_another(stories_settings, engine, pinned) -> None:
     records = [record(i, t, s, 3 + i, source=f"outlet{i}") for i, (t, s) in enumerate(ERBIL)]
     records.append(record(9, *OTHER_ATTACK, 8, source="outlet9"))
@@ -102,6 +103,7 @@ def test_five_outlets_one_story_and_a_second_attack_is_another(stories_settings,
     assert (attack.stories, attack.mentions) == (2, 6)
 
 
+@both_backends
 def test_repoll_and_reimport_change_nothing(stories_settings, engine, pinned) -> None:
     records = [record(i, t, s, 3 + i, source=f"outlet{i}") for i, (t, s) in enumerate(ERBIL)]
     first = load(stories_settings, engine, pinned, records)
@@ -114,6 +116,7 @@ def test_repoll_and_reimport_change_nothing(stories_settings, engine, pinned) ->
         assert len(session.exec(select(schema.Story)).all()) == 1
 
 
+@both_backends
 def test_item_naming_two_theatres_counts_in_both(stories_settings, engine, pinned) -> None:
     load(stories_settings, engine, pinned, [record(1, *BOTH, 10)])
     with Session(engine) as session:
@@ -127,6 +130,7 @@ def always_attack() -> Classifier:
     return Classifier({}, np.zeros((4, 0)), np.array([5.0, 0.0, 0.0, 0.0]), meta={"version": "always-attack"})
 
 
+@both_backends
 def test_tally_is_stored_as_tally_not_attack(stories_settings, engine) -> None:
     load(stories_settings, engine, always_attack(), [record(1, *TALLY, 12), record(2, *OTHER_ATTACK, 13)])
     with Session(engine) as session:
@@ -140,6 +144,7 @@ def test_tally_is_stored_as_tally_not_attack(stories_settings, engine) -> None:
     assert sum(p.stories for p in points if p.label == "attack") == 1
 
 
+@both_backends
 def test_retaliation_links_to_the_attack_it_answers(stories_settings, engine, pinned) -> None:
     records = [record(1, *ERBIL[0], 4), record(2, *OTHER_ATTACK, 5, day=20), record(3, *RETALIATION, 22, day=26)]
     load(stories_settings, engine, pinned, records)
@@ -150,6 +155,7 @@ def test_retaliation_links_to_the_attack_it_answers(stories_settings, engine, pi
     assert chains[0].theatres == ("iraq-syria",)
 
 
+@both_backends
 def test_counts_cli_json_csv_and_zero_fill(write_config, tmp_path: Path) -> None:
     config = write_config(theatres=THEATRES)
     archive = tmp_path / "a.jsonl"
@@ -189,6 +195,7 @@ def test_counts_cli_json_csv_and_zero_fill(write_config, tmp_path: Path) -> None
     assert bad.returncode == 2 and "unknown theatre 'mars'" in bad.stderr
 
 
+@both_backends
 def test_changing_theatre_terms_replaces_stored_items(write_config, tmp_path: Path) -> None:
     config = write_config(theatres=THEATRES)
     archive = tmp_path / "a.jsonl"

@@ -286,7 +286,8 @@ def demo(app: App, out_dir: Path) -> None:
     run_demo(out_dir, app.config_path, lambda line: click.echo(line))
 
 
-import monitor.cli_store  # noqa: E402, F401  (registers its commands on ``main``)
+import monitor.cli_data  # noqa: E402  (registers its commands on ``main``)
+import monitor.cli_store  # noqa: E402, F401
 
 
 def entry_point() -> None:

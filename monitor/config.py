@@ -144,6 +144,11 @@ class PollConfig(_Section):
     max_concurrency: int = Field(8, ge=1, le=64, description="Fetches in flight at once.")
     per_host: int = Field(2, ge=1, le=16, description="Fetches in flight at once to one host.")
     batch: int = Field(200, ge=1, description="At most this many due feeds are taken per tick.")
+    claim_lease: Duration = Field(
+        300,
+        description="How long a taken feed stays reserved for the process that took it; if that process dies, "
+        "the feed is due again after this (capped at the feed's interval).",
+    )
     jitter: float = Field(0.1, ge=0, le=0.5, description="Random spread of the next check, fraction of interval.")
     backoff_max: Duration = Field(6 * 3600, description="Longest wait after repeated errors.")
     park_after: int = Field(20, ge=1, description="Consecutive failures after which a feed is parked.")

@@ -135,13 +135,17 @@ def _tallies(new: Sequence[tuple[int, store.NewItem]]) -> list[TallyRow]:
 def _cluster(session: Session, kit: Toolkit, members: list[Member]) -> list[Story]:
     start = min(m.published for m in members) - kit.params.window - kit.params.lead
     end = max(m.published for m in members) + kit.params.lead
+    generation = story_store.lock_stories(session)
     index = kit.cache.get("index")
-    if not isinstance(index, ClusterIndex) or not index.covers(start, end):
+    stale = kit.cache.get("generation") != generation  # another process wrote stories since we loaded
+    if stale or not isinstance(index, ClusterIndex) or not index.covers(start, end):
         wide_start, wide_end = start - CACHE_MARGIN, end + CACHE_MARGIN
         loaded = story_store.load_clusters(session, wide_start, wide_end)
         index = kit.cache["index"] = ClusterIndex(loaded, kit.idf, kit.params, wide_start, wide_end)
     placed = assign(members, index)
-    return story_store.save_clusters(session, placed)
+    touched = story_store.save_clusters(session, placed)
+    kit.cache["generation"] = story_store.bump_generation(session, generation)
+    return touched
 
 
 def forget_clusters(kit: Toolkit) -> None:

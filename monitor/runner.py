@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from monitor import service
+from monitor import leader, service
 from monitor.classify import Classifier
 from monitor.config import Settings
 
@@ -49,6 +49,8 @@ class Runtime:
     clock: Callable[[], datetime] = service.utcnow
     stop: threading.Event = field(default_factory=threading.Event)
     metrics: Any = None
+    name: str = field(default_factory=leader.process_name)  # "host:pid", recorded on claims and reports
+    detect_pending: bool = False  # new items arrived while another process held the detection lock
 
     def timed(self, job: str, seconds: float) -> None:
         if self.metrics is not None:
@@ -56,36 +58,67 @@ class Runtime:
 
 
 def poll_tick(settings: Settings, engine: Engine, classifier: Classifier, runtime: Runtime) -> int:
-    """Poll the due feeds; run detection when new items arrived. Returns the number of new items."""
+    """Poll the feeds due and free to take; run detection when new items arrived. Returns the new items."""
     if runtime.stop.is_set():
         return 0
     now = runtime.clock()
-    due = service.claim_due(settings, engine, now)
-    if not due:
-        return 0
+    due = service.claim_due(settings, engine, now, runtime.name)
+    new = _poll(settings, engine, classifier, runtime, due) if due else 0
+    if (new or runtime.detect_pending) and not runtime.stop.is_set():
+        runtime.detect_pending = not detect_job(settings, engine, runtime)
+    return new
+
+
+def _poll(settings: Settings, engine: Engine, classifier: Classifier, runtime: Runtime, due: list[Any]) -> int:
     started = time.monotonic()
-    outcomes = service.poll_feeds(settings, engine, classifier, now, feeds=due, stop=runtime.stop)
+    outcomes = service.poll_feeds(settings, engine, classifier, runtime.clock(), feeds=due, stop=runtime.stop)
     new = sum(o.new for o in outcomes)
     errors = sum(1 for o in outcomes if o.status == "error")
     log.info("event=poll feeds=%d new=%d errors=%d seconds=%.2f", len(due), new, errors, time.monotonic() - started)
     runtime.timed("poll", time.monotonic() - started)
     if runtime.metrics is not None:
         runtime.metrics.record_poll(outcomes, sum(o.stories for o in outcomes))
-    if new and not runtime.stop.is_set():
+    return new
+
+
+def detect_job(settings: Settings, engine: Engine, runtime: Runtime) -> bool:
+    """Score the stored series and deliver new alerts, in one process at a time; False if another held it."""
+    with leader.exclusive(engine, "detect") as mine:
+        if not mine:
+            log.info("event=detect_skipped reason=another_process_detecting")
+            return False
         started = time.monotonic()
         found = service.detect_now(settings, engine, runtime.clock())
         log.info("event=detect series=%d alerts=%d", len(found), sum(len(d.result.alerts) for d in found))
         runtime.timed("detect", time.monotonic() - started)
-    return new
+    deliver_alerts(settings, engine, runtime)
+    return True
 
 
 def report_job(settings: Settings, engine: Engine, runtime: Runtime) -> list[Path]:
-    from monitor.weekly import write_report
+    """The scheduled weekly report: written once per week, by whichever process gets there first."""
+    from zoneinfo import ZoneInfo
 
-    started = time.monotonic()
-    paths = write_report(settings, engine, runtime.clock())
+    from sqlmodel import Session
+
+    from monitor import store
+    from monitor.weekly import last_complete_week, write_report
+
+    now = runtime.clock()
+    year, number = last_complete_week(now, ZoneInfo(settings.timezone))
+    week = f"{year}-W{number:02d}"
+    with leader.exclusive(engine, "report") as mine:
+        with Session(engine) as session:
+            done = store.report_made(session, week) if mine else None
+        if not mine or done is not None:
+            log.info("event=report_skipped week=%s by=%s", week, done.made_by if done else "another process")
+            return []
+        started = time.monotonic()
+        paths = write_report(settings, engine, now, (year, number))
+        with Session(engine) as session, session.begin():
+            store.record_report(session, week, str(paths[-1]), runtime.name, runtime.clock())
     runtime.timed("report", time.monotonic() - started)
-    log.info("event=report path=%s", paths[-1])
+    log.info("event=report week=%s path=%s", week, paths[-1])
     return paths
 
 
@@ -93,7 +126,8 @@ def deliver_alerts(settings: Settings, engine: Engine, runtime: Runtime) -> int:
     """Its own job, so a slow or dead alert endpoint never delays a poll."""
     from monitor.alerts import deliver_pending
 
-    made = deliver_pending(settings, engine, runtime.clock())
+    with leader.exclusive(engine, "alerts") as mine:
+        made = deliver_pending(settings, engine, runtime.clock()) if mine else 0
     if made:
         log.info("event=alerts_delivered count=%d", made)
         if runtime.metrics is not None:
@@ -107,8 +141,11 @@ def maintenance(settings: Settings, engine: Engine, runtime: Runtime) -> None:
 
     from monitor import store
 
-    with Session(engine) as session, session.begin():
-        blanked = store.forget_old_text(session, runtime.clock(), settings.storage.retention_days)
+    with leader.exclusive(engine, "maintenance") as mine:
+        if not mine:
+            return
+        with Session(engine) as session, session.begin():
+            blanked = store.forget_old_text(session, runtime.clock(), settings.storage.retention_days)
     if blanked:
         log.info("event=retention items_blanked=%d", blanked)
     if engine.dialect.name == "sqlite":
@@ -136,9 +173,9 @@ def build_scheduler(settings: Settings, engine: Engine, classifier: Classifier, 
     )
     weekly = CronTrigger.from_crontab(settings.report.schedule, timezone=settings.timezone)
     scheduler.add_job(report_job, weekly, args=(settings, engine, runtime), id="report", name="weekly report")
-    scheduler.add_job(
+    scheduler.add_job(  # also right after each detection; this picks up retries and skipped turns
         deliver_alerts,
-        IntervalTrigger(seconds=60),
+        IntervalTrigger(seconds=max(5, min(60, settings.poll.tick))),
         args=(settings, engine, runtime),
         id="alerts",
         name="deliver alerts",

@@ -12,11 +12,9 @@ from typing import Any
 
 from sqlalchemy import Engine, UniqueConstraint, event
 from sqlalchemy.engine import make_url
-from sqlmodel import Field, Session, SQLModel, create_engine
+from sqlmodel import Field, SQLModel, create_engine
 
-from monitor.errors import SchemaError
-
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the number of the Alembic head revision (monitor/migrations/versions)
 LABEL_COLUMNS = {
     "attack": "score_attack",
     "retaliation": "score_retaliation",
@@ -46,6 +44,7 @@ class Feed(SQLModel, table=True):
     last_error_kind: str | None = None
     last_error: str | None = None
     ttl_s: int | None = None
+    claimed_by: str | None = None  # "host:pid" of the process that took the feed for its current poll
 
 
 class Item(SQLModel, table=True):
@@ -151,6 +150,16 @@ class AlertDelivery(SQLModel, table=True):
     attempts: int = 1
 
 
+class ReportRun(SQLModel, table=True):
+    """One row per weekly report written: with several processes, the first to insert it writes it."""
+
+    __tablename__ = "report_run"
+    week: str = Field(primary_key=True)  # ISO week, "2024-W05"
+    path: str
+    made_by: str
+    created_at: datetime
+
+
 class PollLog(SQLModel, table=True):
     __tablename__ = "poll_log"
     id: int | None = Field(default=None, primary_key=True)
@@ -195,14 +204,10 @@ def make_engine(url: str) -> Engine:
 
 
 def init_db(engine: Engine) -> None:
-    """Create missing tables and record the schema version; refuse a foreign one."""
-    SQLModel.metadata.create_all(engine)
-    with Session(engine) as session, session.begin():
-        row = session.get(Meta, "schema_version")
-        if row is None:
-            session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-        elif int(row.value) != SCHEMA_VERSION:
-            relation = "newer" if int(row.value) > SCHEMA_VERSION else "older"
-            raise SchemaError(
-                f"database schema version {row.value} is {relation} than this program's ({SCHEMA_VERSION})"
-            )
+    """Create the schema in an empty database; refuse one that is behind or ahead of this program.
+
+    Changes to an existing schema go through ``monitor migrate`` (Alembic, ``monitor.migrate``).
+    """
+    from monitor.migrate import ensure_current
+
+    ensure_current(engine)

@@ -72,10 +72,11 @@ def feed_ref(feed: schema.Feed) -> FeedRef:
     return FeedRef(feed.id, feed.url, Validators(feed.etag, feed.last_modified), feed.interval_s, feed.error_count)
 
 
-def claim_due(settings: Settings, engine: Engine, now: datetime) -> list[FeedRef]:
-    """Due feeds for this tick, their next check already pushed forward (see ``store.claim_due_feeds``)."""
+def claim_due(settings: Settings, engine: Engine, now: datetime, claimer: str) -> list[FeedRef]:
+    """Due feeds for this tick, reserved for this process (see ``store.claim_due_feeds``)."""
+    poll = settings.poll
     with Session(engine) as session, session.begin():
-        feeds = store.claim_due_feeds(session, now, settings.poll.batch, settings.poll.per_host)
+        feeds = store.claim_due_feeds(session, now, poll.batch, poll.per_host, poll.claim_lease, claimer)
         return [feed_ref(f) for f in feeds]
 
 
@@ -217,6 +218,7 @@ def _update_feed(
     if row is None:  # removed meanwhile; keep the items, skip the bookkeeping
         return
     row.last_checked_at, row.next_check_at, row.error_count = schema.as_utc(now), schema.as_utc(next_check), errors
+    row.claimed_by = None
     if result.error is None:
         row.last_success_at, row.last_error_kind, row.last_error = schema.as_utc(now), None, None
         if not result.not_modified:

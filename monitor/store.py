@@ -26,6 +26,7 @@ from monitor.schema import (
     Label,
     Meta,
     PollLog,
+    ReportRun,
     TallyRow,
     as_utc,
 )
@@ -223,12 +224,15 @@ def save_alerts(session: Session, alerts: Sequence[Any], now: datetime) -> int:
     return len(session.execute(statement.returning(table.c.id), rows).all())
 
 
-def claim_due_feeds(session: Session, now: datetime, limit: int, per_host: int) -> list[Feed]:
-    """Take due feeds, oldest first, at most ``per_host`` per host, and push their next check forward.
+def claim_due_feeds(
+    session: Session, now: datetime, limit: int, per_host: int, lease: float, claimer: str
+) -> list[Feed]:
+    """Take due feeds, oldest first, at most ``per_host`` per host, and reserve them for ``lease`` seconds.
 
-    The next check is written before fetching, so a feed whose fetch crashes the process still moves
-    on; the poll itself then writes the real next check. On PostgreSQL the rows are locked with
-    SKIP LOCKED so several processes never take the same feed.
+    The reservation is written in the claiming transaction, before fetching: the poll then writes the
+    real next check, and a feed whose process dies before that is due again when the lease (at most
+    one interval) runs out. On PostgreSQL the rows are locked with SKIP LOCKED, so several processes
+    claiming at the same moment never take the same feed.
     """
     statement = (
         select(Feed)
@@ -245,7 +249,8 @@ def claim_due_feeds(session: Session, now: datetime, limit: int, per_host: int) 
         if hosts.get(host, 0) >= per_host or len(taken) >= limit:
             continue
         hosts[host] = hosts.get(host, 0) + 1
-        feed.next_check_at = as_utc(now) + timedelta(seconds=feed.interval_s)  # due again if this poll dies
+        feed.next_check_at = as_utc(now) + timedelta(seconds=min(lease, feed.interval_s))
+        feed.claimed_by = claimer
         session.add(feed)
         taken.append(feed)
     return taken
@@ -277,3 +282,11 @@ def forget_old_text(session: Session, now: datetime, days: int) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def report_made(session: Session, week: str) -> ReportRun | None:
+    return session.get(ReportRun, week)
+
+
+def record_report(session: Session, week: str, path: str, made_by: str, now: datetime) -> None:
+    session.add(ReportRun(week=week, path=path, made_by=made_by, created_at=as_utc(now)))

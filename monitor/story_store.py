@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlmodel import Session, col, select
 
 from monitor.schema import (
@@ -24,7 +24,7 @@ from monitor.schema import (
     StoryTheatre,
     as_utc,
 )
-from monitor.store import save_theatres
+from monitor.store import get_meta, save_theatres, set_meta
 from monitor.stories import Cluster, Link, Member, StorySketch, label_group, signature, story_label
 
 
@@ -66,6 +66,26 @@ def _theatres_of(session: Session, item_ids: Sequence[int]) -> dict[int, tuple[s
         for row in session.exec(statement):
             found.setdefault(row.item_id, []).append(row.theatre_id)
     return {item_id: tuple(sorted(ts)) for item_id, ts in found.items()}
+
+
+STORY_LOCK_KEY = (7311, 1)  # advisory transaction lock: one process at a time builds stories
+
+
+def lock_stories(session: Session) -> int:
+    """Hold the story-building lock until this transaction ends; return the story generation.
+
+    Several processes ingesting at once must not each start a story for the same event: on PostgreSQL
+    they take turns here (SQLite's single writer does this already). The generation counts story
+    writes; a process whose cached clusters are of an older generation reloads them.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), dict(zip("ab", STORY_LOCK_KEY)))
+    return int(get_meta(session, "story_generation") or 0)
+
+
+def bump_generation(session: Session, generation: int) -> int:
+    set_meta(session, "story_generation", str(generation + 1))
+    return generation + 1
 
 
 def load_clusters(session: Session, start: datetime, end: datetime) -> list[Cluster]:

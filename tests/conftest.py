@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import threading
@@ -116,6 +117,37 @@ def server() -> Iterator[FeedServer]:
     srv = FeedServer()
     yield srv
     srv.close()
+
+
+class Hook:
+    """A webhook endpoint: records each POSTed JSON body; can fail the first few."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.bodies: list[dict] = []
+        self.fail_first = fail_first
+        self.lock = threading.Lock()
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length", 0))
+        body = json.loads(handler.rfile.read(length))
+        with self.lock:
+            self.bodies.append(body)
+            failing = len(self.bodies) <= self.fail_first
+        handler.send_response(500 if failing else 204)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+
+@pytest.fixture
+def post_server(server: FeedServer):
+    original = server.httpd.RequestHandlerClass
+
+    class WithPost(original):  # type: ignore[misc, valid-type]
+        def do_POST(self) -> None:
+            server.routes[self.path].handler(self)
+
+    server.httpd.RequestHandlerClass = WithPost
+    return server
 
 
 def feed_bytes(name: str) -> bytes:
@@ -254,21 +286,26 @@ def write_config(tmp_path: Path, mini_model_dir: Path, database_url: str) -> Cal
     return write
 
 
-def start_service(config: Path, cwd: Path, quiet: bool = False) -> Any:
-    """``monitor run`` as a real subprocess (stderr captured unless ``quiet``)."""
+def start_service(config: Path, cwd: Path, quiet: bool = False, log: Path | None = None) -> Any:
+    """``monitor run`` as a real subprocess (stderr captured unless ``quiet``, or written to ``log``)."""
     import os
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL if quiet else subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    stderr: Any = log.open("w") if log is not None else subprocess.DEVNULL if quiet else subprocess.PIPE
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+            env=env,
+        )
+    finally:
+        if log is not None:
+            stderr.close()  # the child has its own descriptor
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, step: float = 0.2) -> bool:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import socket
-import threading
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler
 
-import pytest
-from conftest import FeedServer, Route, both_backends
+from conftest import Hook, Route, both_backends
 from sqlmodel import Session, select
 
 from monitor import alerts, schema, store
@@ -24,35 +20,6 @@ def stored_alert(engine, severity: str = "high") -> None:
     alert = Alert(date(2024, 1, 28), "spike", 9, 1.6, 5, 0.0002, severity, "iraq-syria", "attack")
     with Session(engine) as session, session.begin():
         assert store.save_alerts(session, [alert, alert], NOW) == 1  # stored once however often detected
-
-
-class Hook:
-    def __init__(self, fail_first: int = 0) -> None:
-        self.bodies: list[dict] = []
-        self.fail_first = fail_first
-        self.lock = threading.Lock()
-
-    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("Content-Length", 0))
-        body = json.loads(handler.rfile.read(length))
-        with self.lock:
-            self.bodies.append(body)
-            failing = len(self.bodies) <= self.fail_first
-        handler.send_response(500 if failing else 204)
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
-
-
-@pytest.fixture
-def post_server(server: FeedServer):
-    original = server.httpd.RequestHandlerClass
-
-    class WithPost(original):  # type: ignore[misc, valid-type]
-        def do_POST(self) -> None:
-            server.routes[self.path].handler(self)
-
-    server.httpd.RequestHandlerClass = WithPost
-    return server
 
 
 def settings_for(make_settings, **alerting):

@@ -115,6 +115,7 @@ def test_hostile_feeds_polled_beside_a_good_one(
         feeds=feeds, fetch={"timeout": "3s", "connect_timeout": "2s"}, poll={"max_concurrency": 8, "per_host": 8}
     )
     service.sync_config(settings, engine, NOW)
+    rss_before_mb = int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
     outcomes = {o.feed_id: o for o in service.poll_feeds(settings, engine, classifier, NOW, rng=random.Random(1))}
     assert outcomes["good"].status == "ok" and outcomes["good"].new == 4
     for path, (_, accepted) in table.items():
@@ -129,8 +130,9 @@ def test_hostile_feeds_polled_beside_a_good_one(
     assert sum(1 for t in titles if t in ("First", "Second")) == 1  # a GUID repeated inside one feed is one item
     assert "No title, no link, no guid." in titles
     assert outcomes["many"].new in (0, 100_000)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    assert peak_mb < 500, f"peak RSS {peak_mb:.0f} MB"
+    # The peak is per process: what this poll may add is measured from the resident size before it.
+    grown_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before_mb
+    assert grown_mb < 400, f"the poll grew the peak RSS by {grown_mb:.0f} MB"
 
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/eval is absent")

@@ -6,7 +6,7 @@ import json
 import signal
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -87,11 +87,18 @@ def test_claim_due_feeds_writes_the_next_check_first(settings, engine) -> None:
             host = "a.example" if i < 3 else f"b{i}.example"
             session.add(schema.Feed(id=f"f{i}", url=f"https://{host}/rss", name=f"f{i}", next_check_at=now))
     with Session(engine) as session, session.begin():
-        taken = store.claim_due_feeds(session, now, limit=10, per_host=2)
+        taken = store.claim_due_feeds(session, now, limit=10, per_host=2, lease=120, claimer="box:1")
         assert sorted(f.id for f in taken) == ["f0", "f1", "f3", "f4"]  # at most two from a.example
     with Session(engine) as session, session.begin():
-        assert [f.id for f in store.claim_due_feeds(session, now, 10, 2)] == ["f2"]
-    assert service.claim_due(settings, engine, now) == []
+        assert [f.id for f in store.claim_due_feeds(session, now, 10, 2, 120, "box:2")] == ["f2"]
+    assert service.claim_due(settings, engine, now, "box:3") == []
+    with Session(engine) as session:  # reserved for the lease (not the whole 900 s interval), by name
+        feeds = store.all_feeds(session)
+        assert {f.claimed_by for f in feeds} == {"box:1", "box:2"}
+        assert {f.next_check_at for f in feeds} == {now + timedelta(seconds=120)}
+    # the claimant died: after the lease the feeds are due again for another process
+    later = now + timedelta(seconds=121)
+    assert len(service.claim_due(settings, engine, later, "box:3")) == 4
 
 
 @both_backends

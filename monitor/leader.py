@@ -1,0 +1,81 @@
+"""Who does the once-only jobs when several service processes share one database.
+
+Polling is shared feed by feed (``store.claim_due_feeds``); detection, alert delivery, the weekly
+report and maintenance must each run in one process at a time. ``exclusive(engine, job)`` takes a
+lock that only one process can hold and says whether this process got it; it never waits, so a
+process that did not get it simply skips the job (the holder is doing it).
+
+- PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) on a connection held for the
+  job's duration. If the holder dies, PostgreSQL drops the lock with its connection.
+- SQLite: an ``flock`` on a file beside the database (one machine only, as SQLite itself), released
+  by the kernel when the holder exits.
+- Anything else (an in-memory database): always granted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+LOCK_SPACE = 7311  # first key of the two-key advisory locks: "ours" among other users of the database
+
+
+def lock_key(job: str) -> int:
+    """A stable signed 32-bit key for a job name."""
+    value = zlib.crc32(job.encode())
+    return value - 2**32 if value >= 2**31 else value
+
+
+def process_name() -> str:
+    """How this process names itself in claims and report records: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextmanager
+def exclusive(engine: Engine, job: str) -> Iterator[bool]:
+    """Yield True if this process now holds ``job``'s lock (released on exit), False if another does."""
+    if engine.dialect.name == "postgresql":
+        with _advisory(engine, job) as held:
+            yield held
+    elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        with _file_lock(
+            Path(str(engine.url.database)).with_name(Path(str(engine.url.database)).name + f".{job}.lock")
+        ) as held:
+            yield held
+    else:
+        yield True
+
+
+@contextmanager
+def _advisory(engine: Engine, job: str) -> Iterator[bool]:
+    key = {"space": LOCK_SPACE, "key": lock_key(job)}
+    with engine.connect() as connection:
+        held = bool(connection.execute(text("SELECT pg_try_advisory_lock(:space, :key)"), key).scalar())
+        connection.commit()
+        try:
+            yield held
+        finally:
+            if held:
+                connection.execute(text("SELECT pg_advisory_unlock(:space, :key)"), key)
+                connection.commit()
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[bool]:
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,180 @@
+"""Several ``monitor run`` processes on one real PostgreSQL: feeds shared, once-only jobs done once.
+
+Three service processes poll 300 feeds on a local server. The first cycle must fetch every feed
+exactly once; the weekly report and the alerts must be produced once; after one process is killed in
+the middle of the second cycle the other two must finish its feeds within one interval. Also: two
+processes ingesting the same event at once make one story, not two.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+from conftest import POSTGRES_URL, FeedServer, Hook, Route, both_backends, run_cli, start_service, wait_for
+from sqlalchemy import text
+
+from monitor import parse, schema, service
+from monitor.ingest import ingest, make_toolkit
+
+ROOT = Path(__file__).resolve().parents[1]
+FEEDS = 300
+INTERVAL = 40  # seconds between two polls of a feed
+needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="no PostgreSQL server: set MONITOR_TEST_POSTGRES_URL")
+
+
+def seed_items() -> list[parse.ParsedItem]:
+    """Items the team wrote for the demo feeds, parsed from the bundled snapshots."""
+    now = datetime(2024, 3, 1, tzinfo=UTC)
+    found = []
+    for path in sorted((ROOT / "seeds" / "feeds").glob("*.xml")):
+        found.extend(parse.parse(path.read_bytes(), f"https://{path.stem}.example/", {}, now).items)
+    return found
+
+
+def rss(items: list[parse.ParsedItem], published: datetime) -> bytes:
+    entries = "".join(
+        f"<item><title>{escape(i.title)}</title><description>{escape(i.summary)}</description>"
+        f"<link>{escape(i.link or '')}</link><guid>{escape(i.key)}</guid>"
+        f"<pubDate>{format_datetime(published)}</pubDate></item>"
+        for i in items
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{entries}</channel></rss>'.encode()
+
+
+def history(items: list[parse.ParsedItem], today: datetime, path: Path) -> Path:
+    """Eight quiet weeks before today, ten items a day, for the detectors' baseline."""
+    lines = [
+        json.dumps({"title": i.title, "summary": i.summary, "link": i.link, "source": "archive",
+                    "published": (today - timedelta(days=1 + n // 10, hours=n % 10)).isoformat()})
+        for n, i in enumerate(items)
+    ]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def undelivered(url: str) -> int:
+    engine = schema.make_engine(url)
+    try:
+        with engine.connect() as c:
+            sql = (
+                "SELECT count(*) FROM alert a WHERE NOT EXISTS (SELECT 1 FROM alert_delivery d WHERE d.alert_id = a.id)"
+            )
+            return int(c.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def feed_hits(server: FeedServer) -> Counter[str]:
+    return Counter(p for p, _ in list(server.requests) if p.startswith("/f"))
+
+
+@pytest.mark.slow
+@needs_postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_three_processes_share_300_feeds_on_postgresql(
+    server: FeedServer, post_server: FeedServer, write_config, database_url: str, tmp_path: Path, classifier
+) -> None:
+    from monitor.classify import Document
+
+    seeds = seed_items()
+    quiet = {i.key for i, p in zip(seeds, classifier.predict([Document(i.title, i.summary) for i in seeds]))
+             if p.label == "other"}  # fmt: skip
+    # eight weeks of unrelated news, then today a surge of conflict news among the rest: an escalation
+    past = [i for i in seeds if i.key in quiet][:560]
+    items = [i for i in seeds if i.key not in {p.key for p in past}]
+    assert len(past) == 560 and len(items) >= 2 * FEEDS
+    now = datetime.now(UTC)
+    for i in range(FEEDS):
+        server.routes[f"/f{i:03d}.xml"] = Route(
+            body=rss(items[2 * i : 2 * i + 2], now - timedelta(minutes=30)), delay=0.02
+        )
+    hook = Hook()
+    server.routes["/hook"] = Route(handler=hook)
+    config = write_config(
+        feeds=[{"id": f"f{i:03d}", "url": server.url(f"/f{i:03d}.xml")} for i in range(FEEDS)],
+        poll={"interval": f"{INTERVAL}s", "tick": "1s", "batch": 16, "per_host": 16, "max_concurrency": 8,
+              "claim_lease": "8s", "jitter": 0},
+        report={"dir": str(tmp_path / "reports"), "schedule": "* * * * *"},
+        alerts={"webhook_url": server.url("/hook")},
+    )  # fmt: skip
+    archive = history(past, now, tmp_path / "archive.jsonl")
+    assert run_cli("import", str(archive), "--quiet", "--config", str(config), cwd=tmp_path).returncode == 0
+
+    logs = [tmp_path / f"service-{n}.log" for n in range(3)]
+    processes = [start_service(config, tmp_path, log=log) for log in logs]
+    try:
+        assert wait_for(lambda: len(feed_hits(server)) == FEEDS, INTERVAL - 5), f"cycle 1: {len(feed_hits(server))}"
+        first = feed_hits(server)
+        assert set(first.values()) == {1}, "a feed was fetched twice in one cycle"
+        assert wait_for(lambda: sum(feed_hits(server).values()) >= FEEDS + 100, INTERVAL + 30)
+        processes[0].send_signal(signal.SIGKILL)  # dies in the middle of the second cycle
+        killed_at = time.monotonic()
+        assert wait_for(lambda: min(feed_hits(server).values()) >= 2, INTERVAL + 5), "its feeds were not taken over"
+        assert time.monotonic() - killed_at < INTERVAL
+        assert wait_for(lambda: len(list((tmp_path / "reports").glob("*.pdf"))) >= 1, 75), "no weekly report"
+        assert wait_for(lambda: len(hook.bodies) >= 1, 30), "no alert delivered"
+        assert wait_for(lambda: undelivered(database_url) == 0, 30), "alerts left undelivered"
+    except AssertionError:
+        for log in logs:  # what the services said, for the failure report
+            print(log.name, log.read_text()[-3000:])
+        raise
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=30)
+
+    engine = schema.make_engine(database_url)
+    try:
+        with engine.connect() as c:
+            scalar = lambda sql: c.execute(text(sql)).scalar()  # noqa: E731
+            assert scalar("SELECT count(*) FROM item WHERE feed_id IS NOT NULL") == 2 * FEEDS  # each served item once
+            assert scalar("SELECT count(DISTINCT guid) FROM item WHERE feed_id IS NOT NULL") == 2 * FEEDS
+            assert scalar("SELECT count(*) FROM item i LEFT JOIN story_item s ON s.item_id = i.id "
+                          "WHERE s.item_id IS NULL") == 0  # fmt: skip
+            assert scalar("SELECT count(*) FROM story s WHERE s.n_items <> "
+                          "(SELECT count(*) FROM story_item m WHERE m.story_id = s.id)") == 0  # fmt: skip
+            assert scalar("SELECT count(*) FROM report_run") == 1
+            alerts = scalar("SELECT count(*) FROM alert")
+            assert scalar("SELECT count(*) FROM alert_delivery WHERE channel = 'webhook'") == alerts
+            runs = {r[0] for r in c.execute(text("SELECT made_by FROM report_run"))}
+    finally:
+        engine.dispose()
+    assert len(list((tmp_path / "reports").glob("*-W*.pdf"))) == 1, runs  # besides the latest.pdf copy
+    delivered = Counter((b["theatre"], b["label"], b["date"], b["kind"]) for b in hook.bodies)
+    assert len(delivered) == alerts and set(delivered.values()) == {1}, "an alert was delivered twice"
+
+
+@both_backends
+def test_two_processes_ingesting_one_event_make_one_story(settings, engine, classifier) -> None:
+    """Process B's clusters were loaded before process A stored the event: B must still join A's story."""
+    published = datetime(2024, 1, 20, 9, tzinfo=UTC)
+    first = parse.build_item("a1", None, "Drone strike hits Tower 22 base in Jordan, three soldiers killed",
+                             "Militants launched the drone overnight.", published, published)  # fmt: skip
+    second = parse.build_item("b1", None, "Three US soldiers killed in drone strike on Jordan base Tower 22",
+                              "The drone struck the base overnight, officials said.", published, published)  # fmt: skip
+    early = parse.build_item("b0", None, "Harbour authority reopens the northern quay", "", published, published)
+    assert first and second and early
+    service.sync_config(settings, engine, published)
+    kit_a, kit_b = make_toolkit(settings, classifier), make_toolkit(settings, classifier)
+    from sqlmodel import Session
+
+    with Session(engine) as session, session.begin():
+        ingest(session, kit_b, None, "outlet-b", [early], published)  # B loads its clusters now
+    with Session(engine) as session, session.begin():
+        ingest(session, kit_a, None, "outlet-a", [first], published)
+    with Session(engine) as session, session.begin():
+        ingest(session, kit_b, None, "outlet-b", [second], published)
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT i.title, s.story_id FROM item i JOIN story_item s ON s.item_id = i.id")).all()
+    stories = {title: story for title, story in rows}
+    assert stories[first.title] == stories[second.title] != stories[early.title]

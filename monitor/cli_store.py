@@ -273,6 +273,7 @@ def feeds_list(app: App, as_json: bool) -> None:
                             "errors": f.error_count,
                             "last_error": f.last_error,
                             "next_check": str(f.next_check_at),
+                            "claimed_by": f.claimed_by,
                         }
                         for f in rows
                     ]
@@ -281,8 +282,12 @@ def feeds_list(app: App, as_json: bool) -> None:
             )
         )
         return
-    table = [(f.id, state[f.id], f.error_count, f.last_success_at or "never", f.next_check_at or "-") for f in rows]
-    click.echo(_table(table, ("feed", "state", "errors", "last success", "next check")) if table else "no feeds")
+    table = [
+        (f.id, state[f.id], f.error_count, f.last_success_at or "never", f.next_check_at or "-", f.claimed_by or "")
+        for f in rows
+    ]
+    header = ("feed", "state", "errors", "last success", "next check", "being polled by")
+    click.echo(_table(table, header) if table else "no feeds")
 
 
 @feeds.command(name="enable")

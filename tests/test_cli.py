@@ -64,7 +64,7 @@ def test_parked_feed_is_listed_and_re_enabled(server: FeedServer, write_config, 
     config = write_config(feeds=[{"id": "gone", "url": server.url("/gone.xml")}])
     run_cli("poll", "--once", "--config", str(config), cwd=tmp_path)
     listed = json.loads(run_cli("feeds", "list", "--json", "--config", str(config), cwd=tmp_path).stdout)["feeds"]
-    assert [(f["id"], f["state"]) for f in listed] == [("gone", "parked")]
+    assert [(f["id"], f["state"], f["claimed_by"]) for f in listed] == [("gone", "parked", None)]
     status = run_cli("status", "--config", str(config), cwd=tmp_path).stdout
     assert "parked: gone: gone HTTP 410" in status
     assert run_cli("feeds", "enable", "gone", "--config", str(config), cwd=tmp_path).returncode == 0

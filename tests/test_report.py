@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import both_backends, run_cli
 from PIL import Image
 
 from monitor.report import render
@@ -133,6 +133,7 @@ def test_alert_sentence() -> None:
     )
 
 
+@both_backends
 def test_report_command_from_a_database(write_config, tmp_path: Path) -> None:
     config = write_config(theatres=[{"id": "iraq-syria", "name": "Iraq and Syria", "terms": ["Iraq", "Erbil"]}])
     start = date(2024, 1, 1)
@@ -157,3 +158,11 @@ def test_report_command_from_a_database(write_config, tmp_path: Path) -> None:
     assert "Iraq and Syria" in pdf_text(out / "2024-W05.pdf")
     bad = run_cli("report", "--week", "2024-53x", "--config", str(config), cwd=tmp_path)
     assert bad.returncode == 2 and "not an ISO week" in bad.stderr
+    # the other commands that read the store answer in their documented shapes on either back-end
+    detected = run_cli("detect", "--until", "2024-02-04", "--json", "--config", str(config), cwd=tmp_path)
+    assert detected.returncode == 0 and "alerts" in json.loads(detected.stdout), detected.stderr
+    status = run_cli("status", "--json", "--config", str(config), cwd=tmp_path)
+    assert status.returncode == 0 and json.loads(status.stdout), status.stderr
+    chains = run_cli("chains", "--json", "--config", str(config), cwd=tmp_path)
+    assert chains.returncode == 0 and json.loads(chains.stdout) is not None, chains.stderr
+    assert run_cli("retheatre", "--config", str(config), cwd=tmp_path).returncode == 0

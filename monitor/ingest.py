@@ -136,15 +136,18 @@ def _cluster(session: Session, kit: Toolkit, members: list[Member]) -> list[Stor
     start = min(m.published for m in members) - kit.params.window - kit.params.lead
     end = max(m.published for m in members) + kit.params.lead
     generation = story_store.lock_stories(session)
-    index = kit.cache.get("index")
-    stale = kit.cache.get("generation") != generation  # another process wrote stories since we loaded
-    if stale or not isinstance(index, ClusterIndex) or not index.covers(start, end):
+    index, seen = kit.cache.get("index"), kit.cache.get("generation")
+    if not isinstance(index, ClusterIndex) or not isinstance(seen, int) or not index.covers(start, end):
         wide_start, wide_end = start - CACHE_MARGIN, end + CACHE_MARGIN
         loaded = story_store.load_clusters(session, wide_start, wide_end)
         index = kit.cache["index"] = ClusterIndex(loaded, kit.idf, kit.params, wide_start, wide_end)
+    elif seen != generation:  # another process wrote stories since: take in just those
+        for cluster in story_store.load_clusters(session, index.start, index.end, changed_after=seen):
+            index.replace(cluster)
     placed = assign(members, index)
-    touched = story_store.save_clusters(session, placed)
-    kit.cache["generation"] = story_store.bump_generation(session, generation)
+    touched = story_store.save_clusters(session, placed, generation + 1)
+    story_store.set_generation(session, generation + 1)
+    kit.cache["generation"] = generation + 1
     return touched
 
 

@@ -92,6 +92,7 @@ class Story(SQLModel, table=True):
     last_at: datetime
     n_items: int = 1
     title: str = ""
+    generation: int = Field(default=0, index=True)  # story-building round that last changed it
 
 
 class StoryItem(SQLModel, table=True):

@@ -169,6 +169,16 @@ class ClusterIndex:
         for member in cluster.members[: self.params.leaders]:
             self._index(cluster, member)
 
+    def replace(self, cluster: Cluster) -> None:
+        """Put a freshly loaded cluster in place of the one with its story id (or add it)."""
+        old = next((c for c in self.clusters if c.story_id == cluster.story_id), None)
+        if old is not None:
+            self.clusters.remove(old)
+            for bucket in self._by_word.values():
+                if old in bucket:
+                    bucket[:] = [c for c in bucket if c is not old]
+        self.add(cluster)
+
     def _index(self, cluster: Cluster, member: Member) -> None:
         for word in self.keys(member.words):
             bucket = self._by_word.setdefault(word, [])

@@ -76,25 +76,25 @@ def lock_stories(session: Session) -> int:
 
     Several processes ingesting at once must not each start a story for the same event: on PostgreSQL
     they take turns here (SQLite's single writer does this already). The generation counts story
-    writes; a process whose cached clusters are of an older generation reloads them.
+    writes; a process whose cached clusters are of an older generation reloads the stories written
+    since (each story records the generation that last changed it).
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), dict(zip("ab", STORY_LOCK_KEY)))
     return int(get_meta(session, "story_generation") or 0)
 
 
-def bump_generation(session: Session, generation: int) -> int:
-    set_meta(session, "story_generation", str(generation + 1))
-    return generation + 1
+def set_generation(session: Session, generation: int) -> None:
+    set_meta(session, "story_generation", str(generation))
 
 
-def load_clusters(session: Session, start: datetime, end: datetime) -> list[Cluster]:
-    """Stored stories first reported between ``start`` and ``end``, with their members."""
-    stories = session.exec(
-        select(Story)
-        .where(col(Story.first_at) >= as_utc(start), col(Story.first_at) <= as_utc(end))
-        .order_by(col(Story.first_at), col(Story.id))
-    ).all()
+def load_clusters(session: Session, start: datetime, end: datetime, changed_after: int | None = None) -> list[Cluster]:
+    """Stored stories first reported between ``start`` and ``end`` (only those written in a later
+    generation than ``changed_after`` if given), with their members."""
+    statement = select(Story).where(col(Story.first_at) >= as_utc(start), col(Story.first_at) <= as_utc(end))
+    if changed_after is not None:
+        statement = statement.where(col(Story.generation) > changed_after)
+    stories = session.exec(statement.order_by(col(Story.first_at), col(Story.id))).all()
     members = _members(session, [int(s.id or 0) for s in stories])
     clusters = []
     for story in stories:
@@ -104,8 +104,9 @@ def load_clusters(session: Session, start: datetime, end: datetime) -> list[Clus
     return clusters
 
 
-def save_clusters(session: Session, placed: dict[int, Cluster]) -> list[Story]:
-    """Write new stories and memberships, refresh the touched stories; return the touched stories."""
+def save_clusters(session: Session, placed: dict[int, Cluster], generation: int = 0) -> list[Story]:
+    """Write new stories and memberships, refresh the touched stories (marked with ``generation``);
+    return the touched stories."""
     touched: dict[int, Cluster] = {}
     for item_id, cluster in placed.items():
         if cluster.story_id is None:
@@ -116,12 +117,13 @@ def save_clusters(session: Session, placed: dict[int, Cluster]) -> list[Story]:
         story_id = int(cluster.story_id or 0)
         session.add(StoryItem(item_id=item_id, story_id=story_id))
         touched[story_id] = cluster
-    return [_refresh_story(session, story_id, cluster) for story_id, cluster in sorted(touched.items())]
+    return [_refresh_story(session, sid, cluster, generation) for sid, cluster in sorted(touched.items())]
 
 
-def _refresh_story(session: Session, story_id: int, cluster: Cluster) -> Story:
+def _refresh_story(session: Session, story_id: int, cluster: Cluster, generation: int) -> Story:
     story = session.get(Story, story_id)
     assert story is not None
+    story.generation = generation
     best = max(cluster.members, key=lambda m: (m.confidence, -m.published.timestamp(), -m.item_id))
     story.label = story_label(cluster.members)
     story.first_at = min(m.published for m in cluster.members)
@@ -177,7 +179,9 @@ def refresh_story_of_item(session: Session, item_id: int) -> None:
         return
     cluster = Cluster(story.id, as_utc(story.first_at), label_group(story.label), set(), members)
     cluster.theatres = {t for m in members for t in m.theatres}
-    _refresh_story(session, link.story_id, cluster)
+    generation = lock_stories(session) + 1  # so running services reload this story
+    _refresh_story(session, link.story_id, cluster, generation)
+    set_generation(session, generation)
 
 
 def reassign_theatres(session: Session, match: Callable[[str, str], tuple[str, ...]]) -> int:

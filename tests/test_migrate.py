@@ -14,6 +14,7 @@ from sqlalchemy import MetaData, text
 
 from monitor import migrate, schema
 
+ADDED_IN_2 = {("feed", "claimed_by"), ("story", "generation")}
 V1_TABLES = ("meta", "feed", "item", "label", "correction", "item_theatre", "story", "story_item",
              "story_theatre", "tally", "chain_link", "alert", "alert_delivery", "poll_log")  # fmt: skip
 
@@ -94,7 +95,7 @@ def snapshot(engine: Any) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as connection:
         for name in V1_TABLES:
             table = tables.tables[name]
-            columns = [c for c in table.c if name != "feed" or c.name != "claimed_by"]
+            columns = [c for c in table.c if (name, c.name) not in ADDED_IN_2]
             rows[name] = [
                 tuple(r)
                 for r in connection.execute(
@@ -131,6 +132,7 @@ def test_version_1_database_is_refused_then_upgraded_with_nothing_lost(
         assert migrate.read_state(connection).current == "0002"
         assert connection.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == "2"
         assert connection.execute(text("SELECT count(*) FROM feed WHERE claimed_by IS NULL")).scalar() == 2
+        assert connection.execute(text("SELECT count(*) FROM story WHERE generation = 0")).scalar() == 3
     engine.dispose()
 
     again = run_cli("migrate", "--config", str(config), cwd=tmp_path)

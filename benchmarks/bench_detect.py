@@ -7,6 +7,7 @@ one-day spikes, outbreaks of k standard deviations spread over several days, lev
 x2, x3 lasting 14 and 28 days, and four-week ramps to x2.
 
 Prints tables. Run: .venv/bin/python benchmarks/bench_detect.py [--reps 100] [--workers 2]
+[--only shift-x2/28,outbreak-k5] (injection kinds; the clean series always run).
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", default="", help="comma-separated injection kinds to run (default: all)")
     args = parser.parse_args()
     cases = [
         Case(f"mu{m}-a{a}", m, a, 1000 * i + r)
@@ -225,6 +227,7 @@ def main() -> None:
             "shift-x3/28",
             "ramp",
         ]
+        kinds = [k for k in kinds if not args.only or k in args.only.split(",")]
         jobs = [(c, k) for c in cases[:: max(1, args.reps // 50)] if c.mean >= 1.0 for k in kinds]
         results = list(pool.map(injected_run, jobs, chunksize=4))
     print(f"\ninjections ({len(results)} runs, means >= 1; POD = alarm from start to 7 days after the end)")

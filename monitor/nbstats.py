@@ -11,6 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
+SIM_YEARS = 400  # simulated in-control years behind each CUSUM threshold
+
 
 def nb_sf(observed: float, mean: float, alpha: float) -> float:
     """P(X >= observed) for X ~ NB(mean, alpha); Poisson when alpha is ~0."""
@@ -54,21 +56,38 @@ def run_cusum(llr: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     return alarms
 
 
+def cusum_alarm_counts(llr: np.ndarray, threshold: float) -> np.ndarray:
+    """Alarms on each row of ``llr`` (independent paths) of a CUSUM started at 0 and reset after each alarm."""
+    total = np.zeros(llr.shape[0])
+    alarms = np.zeros(llr.shape[0], dtype=int)
+    for column in llr.T:
+        total = np.maximum(total + column, 0.0)
+        hit = total > threshold
+        alarms += hit
+        total[hit] = 0.0
+    return alarms
+
+
 @lru_cache(maxsize=4096)
 def cusum_threshold(mean: float, alpha: float, shift: float, alarms_per_year: float, steps_per_year: int) -> float:
-    """The CUSUM threshold giving about ``alarms_per_year`` false alarms in control (by simulation, seeded)."""
+    """The CUSUM threshold giving ``alarms_per_year`` false alarms in control, by simulation (seeded).
+
+    ``SIM_YEARS`` independent in-control years of NB(mean, alpha) counts, each scored by a CUSUM started at
+    0 (as at the start of scoring and after every alarm); the threshold is bisected until the mean number
+    of alarms per simulated year matches. With 400 years the alarm rate at 0.35-1 a year is estimated to
+    within about 5-8% (Poisson error on 140-400 alarms), well inside the effect of baseline estimation.
+    """
     rng = np.random.default_rng(20231017)
-    years = 40
-    n = steps_per_year * years
+    shape = (SIM_YEARS, steps_per_year)
     if alpha < 1e-6:
-        sims = rng.poisson(mean, size=n)
+        sims = rng.poisson(mean, size=shape)
     else:
-        sims = rng.negative_binomial(1.0 / alpha, 1.0 / (1.0 + alpha * mean), size=n)
-    llr = nb_llr(sims.astype(float), np.full(n, mean), alpha, shift)
+        sims = rng.negative_binomial(1.0 / alpha, 1.0 / (1.0 + alpha * mean), size=shape)
+    llr = nb_llr(sims.astype(float), np.full(shape, mean), alpha, shift)
     low, high = 0.5, 40.0
     for _ in range(18):
         middle = (low + high) / 2
-        if len(run_cusum(llr, middle)) / years > alarms_per_year:
+        if cusum_alarm_counts(llr, middle).mean() > alarms_per_year:
             low = middle
         else:
             high = middle

@@ -12,7 +12,7 @@ from conftest import run_cli
 
 from monitor.detect import Alert, DetectParams, Series, detect
 from monitor.hygiene import apply_hygiene, benjamini_hochberg, escalation_index
-from monitor.nbstats import cusum_threshold, nb_llr, run_cusum
+from monitor.nbstats import cusum_alarm_counts, cusum_threshold, nb_llr, run_cusum
 
 START = date(2023, 1, 2)
 
@@ -101,6 +101,39 @@ def test_cusum_threshold_and_llr() -> None:
     assert run_cusum(np.array([1.0, 1.0, 1.0, -5.0, 3.0]), 2.5) == [(0, 2), (4, 4)]
 
 
+def test_cusum_threshold_gives_its_nominal_alarm_rate_on_fresh_simulations() -> None:
+    mean, alpha, rate = 3.0, 0.3, 0.8
+    h = cusum_threshold(mean, alpha, 2.0, rate, 365)
+    rng = np.random.default_rng(99)  # not the calibration's seed
+    sims = rng.negative_binomial(1 / alpha, 1 / (1 + alpha * mean), size=(600, 365)).astype(float)
+    alarms = cusum_alarm_counts(nb_llr(sims, np.full(sims.shape, mean), alpha, 2.0), h)
+    assert 0.65 * rate < alarms.mean() < 1.35 * rate
+    assert [len(run_cusum(row, h)) for row in nb_llr(sims[:20], np.full((20, 365), mean), alpha, 2.0)] == list(
+        cusum_alarm_counts(nb_llr(sims[:20], np.full((20, 365), mean), alpha, 2.0), h)
+    )
+
+
+def test_baseline_keeps_a_real_trend_and_drops_a_spurious_one() -> None:
+    rng = np.random.default_rng(5)
+    rising = rng.negative_binomial(1 / 0.1, 1 / (1 + 0.1 * np.linspace(2.0, 8.0, 400)))
+    expected = detect(series(rising), since=START + timedelta(days=390)).expected
+    assert np.mean(list(expected.values())) > 6.5  # the trend is extrapolated, not averaged away
+    flat = nb_counts(400, 5.0, alpha=0.1, seed=11)
+    flat_expected = list(detect(series(flat), since=START + timedelta(days=370)).expected.values())
+    assert min(flat_expected) > 3.5 and max(flat_expected) < 8.0
+
+
+def test_rare_series_shift_detector_waits_for_a_rise_above_the_floor() -> None:
+    counts = nb_counts(400, 0.3, alpha=0.1, seed=2)
+    counts[360:388] = nb_counts(28, 0.6, alpha=0.1, seed=3)  # a doubling of a rare count: not a shift
+    quiet = detect(series(counts), since=START + timedelta(days=300)).alerts
+    assert not [a for a in quiet if a.kind == "shift"]
+    counts[360:388] = nb_counts(28, 3.0, alpha=0.1, seed=3)  # to a few a day: found within the week
+    shifts = [a for a in detect(series(counts), since=START + timedelta(days=300)).alerts if a.kind == "shift"]
+    assert shifts and shifts[0].date <= START + timedelta(days=367)
+    assert shifts[0].expected < 0.6 * (shifts[0].date - START - timedelta(days=359)).days  # unfloored baseline
+
+
 def test_hygiene_and_fdr() -> None:
     day = date(2024, 1, 1)
     alerts = [Alert(day + timedelta(days=i), "spike", 9, 2, 6, 1e-4, "high") for i in (0, 1, 2, 20)]
@@ -156,6 +189,8 @@ def test_weekly_mode_on_a_weekly_series(tmp_path: Path) -> None:
 def test_params_are_documented_defaults() -> None:
     params = DetectParams()
     assert params.guard == 2 and params.window == 365 and params.min_count >= 2
+    # the false-alarm budget calibrated by benchmarks/calibrate_detect.py
+    assert (params.spike_p, params.false_alarms_per_year, params.cusum_floor, params.shift) == (1e-4, 0.8, 1.0, 2.0)
 
 
 def test_weekly_report_keeps_alerts_that_survive_fdr() -> None:

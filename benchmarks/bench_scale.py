@@ -81,7 +81,12 @@ def run(server_url: str, port: int, feeds: int, items: int, processes: int) -> d
         config = write_config(Path(folder), url, port, feeds)
         started = time.perf_counter()
         running = [
-            subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(config)], env=env, cwd=folder)
+            subprocess.Popen(
+                [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+                env=env,
+                cwd=folder,
+                stderr=subprocess.DEVNULL,
+            )
             for _ in range(processes)
         ]
         first = None

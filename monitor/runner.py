@@ -1,9 +1,11 @@
 """``monitor run``: the scheduler wiring around the service jobs, and clean shutdown.
 
 APScheduler 3's ``BlockingScheduler`` runs in the foreground (systemd
-supervises it): a poll tick that takes due feeds and, when a tick stored new
-items, runs detection; the weekly report on the configured cron; daily
-maintenance. Every job has ``max_instances=1``, ``coalesce=True`` and a
+supervises it): a poll tick that takes due feeds; detection, which scores the
+series when any process stored items since the last scoring, then delivers
+alerts; alert delivery retries; the weekly report on the configured cron;
+daily maintenance. With several processes on one database, each once-only
+job runs where ``leader.exclusive`` grants it. Every job has ``max_instances=1``, ``coalesce=True`` and a
 misfire grace time; a job that raises is logged and the scheduler goes on.
 SIGTERM and SIGINT stop taking work and let the running job finish.
 """
@@ -39,6 +41,9 @@ def configure_logging(settings: Settings) -> None:
     )
     logging.basicConfig(level=settings.log.level, format=fmt, force=True)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # "skipped: maximum number of running instances reached" each tick while a long poll runs is expected
+    # (ticks coalesce by design); job failures come from apscheduler.executors and still show.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -50,7 +55,6 @@ class Runtime:
     stop: threading.Event = field(default_factory=threading.Event)
     metrics: Any = None
     name: str = field(default_factory=leader.process_name)  # "host:pid", recorded on claims and reports
-    detect_pending: bool = False  # new items arrived while another process held the detection lock
 
     def timed(self, job: str, seconds: float) -> None:
         if self.metrics is not None:
@@ -58,15 +62,11 @@ class Runtime:
 
 
 def poll_tick(settings: Settings, engine: Engine, classifier: Classifier, runtime: Runtime) -> int:
-    """Poll the feeds due and free to take; run detection when new items arrived. Returns the new items."""
+    """Poll the feeds due and free to take. Returns the number of new items (detection is its own job)."""
     if runtime.stop.is_set():
         return 0
-    now = runtime.clock()
-    due = service.claim_due(settings, engine, now, runtime.name)
-    new = _poll(settings, engine, classifier, runtime, due) if due else 0
-    if (new or runtime.detect_pending) and not runtime.stop.is_set():
-        runtime.detect_pending = not detect_job(settings, engine, runtime)
-    return new
+    due = service.claim_due(settings, engine, runtime.clock(), runtime.name)
+    return _poll(settings, engine, classifier, runtime, due) if due else 0
 
 
 def _poll(settings: Settings, engine: Engine, classifier: Classifier, runtime: Runtime, due: list[Any]) -> int:
@@ -82,13 +82,23 @@ def _poll(settings: Settings, engine: Engine, classifier: Classifier, runtime: R
 
 
 def detect_job(settings: Settings, engine: Engine, runtime: Runtime) -> bool:
-    """Score the stored series and deliver new alerts, in one process at a time; False if another held it."""
+    """Score the stored series when items arrived since the last scoring (by any process), then deliver
+    new alerts. One process at a time; returns False when there was nothing new or another held it."""
+    from sqlmodel import Session
+
+    from monitor import store
+
     with leader.exclusive(engine, "detect") as mine:
-        if not mine:
-            log.info("event=detect_skipped reason=another_process_detecting")
+        if not mine or runtime.stop.is_set():
+            return False
+        with Session(engine) as session:
+            newest, scored = store.newest_item_id(session), int(store.get_meta(session, "detected_item_id") or 0)
+        if newest <= scored:
             return False
         started = time.monotonic()
         found = service.detect_now(settings, engine, runtime.clock())
+        with Session(engine) as session, session.begin():
+            store.set_meta(session, "detected_item_id", str(newest))
         log.info("event=detect series=%d alerts=%d", len(found), sum(len(d.result.alerts) for d in found))
         runtime.timed("detect", time.monotonic() - started)
     deliver_alerts(settings, engine, runtime)
@@ -170,6 +180,13 @@ def build_scheduler(settings: Settings, engine: Engine, classifier: Classifier, 
         id="poll",
         name="poll due feeds",
         next_run_time=runtime.clock(),
+    )
+    scheduler.add_job(  # scores only when items arrived since the last scoring, so a backlog is scored once
+        detect_job,
+        IntervalTrigger(seconds=max(10, settings.poll.tick)),
+        args=(settings, engine, runtime),
+        id="detect",
+        name="detect escalation",
     )
     weekly = CronTrigger.from_crontab(settings.report.schedule, timezone=settings.timezone)
     scheduler.add_job(report_job, weekly, args=(settings, engine, runtime), id="report", name="weekly report")

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, func, text, update
 from sqlmodel import Session, col, select
 
 from monitor.schema import (
@@ -144,6 +144,10 @@ def _label_row(item_id: int, item: NewItem, now: datetime) -> dict[str, Any]:
         labelled_at=as_utc(now),
     )
     return row
+
+
+def newest_item_id(session: Session) -> int:
+    return int(session.execute(select(func.max(Item.id))).scalar_one() or 0)
 
 
 def get_meta(session: Session, key: str) -> str | None:

@@ -117,25 +117,38 @@ def save_clusters(session: Session, placed: dict[int, Cluster], generation: int 
         story_id = int(cluster.story_id or 0)
         session.add(StoryItem(item_id=item_id, story_id=story_id))
         touched[story_id] = cluster
-    return [_refresh_story(session, sid, cluster, generation) for sid, cluster in sorted(touched.items())]
+    return _refresh_stories(session, touched, generation)
 
 
-def _refresh_story(session: Session, story_id: int, cluster: Cluster, generation: int) -> Story:
-    story = session.get(Story, story_id)
-    assert story is not None
-    story.generation = generation
-    best = max(cluster.members, key=lambda m: (m.confidence, -m.published.timestamp(), -m.item_id))
-    story.label = story_label(cluster.members)
-    story.first_at = min(m.published for m in cluster.members)
-    story.last_at = max(m.published for m in cluster.members)
-    story.n_items = len(cluster.members)
-    item = session.get(Item, best.item_id)
-    story.title = item.title if item else story.title
-    session.add(story)
-    known = set(session.exec(select(StoryTheatre.theatre_id).where(col(StoryTheatre.story_id) == story_id)))
-    for theatre in sorted(cluster.theatres - known):
-        session.add(StoryTheatre(story_id=story_id, theatre_id=theatre))
-    return story
+def _refresh_stories(session: Session, touched: dict[int, Cluster], generation: int) -> list[Story]:
+    """Bring the touched stories' label, times, size, title and theatres up to date (three queries in all)."""
+    ids = sorted(touched)
+    stories = {int(s.id or 0): s for s in session.exec(select(Story).where(col(Story.id).in_(ids)))}
+    best = {
+        sid: max(c.members, key=lambda m: (m.confidence, -m.published.timestamp(), -m.item_id)).item_id
+        for sid, c in touched.items()
+    }
+    titles = dict(session.execute(select(Item.id, Item.title).where(col(Item.id).in_(list(best.values())))).all())
+    known: dict[int, set[str]] = {}
+    for sid, theatre in session.execute(
+        select(StoryTheatre.story_id, StoryTheatre.theatre_id).where(col(StoryTheatre.story_id).in_(ids))
+    ):
+        known.setdefault(int(sid), set()).add(str(theatre))
+    refreshed = []
+    for sid in ids:
+        story, cluster = stories[sid], touched[sid]
+        story.generation = generation
+        story.label = story_label(cluster.members)
+        story.first_at = min(m.published for m in cluster.members)
+        story.last_at = max(m.published for m in cluster.members)
+        story.n_items = len(cluster.members)
+        story.title = titles.get(best[sid], story.title)
+        session.add(story)
+        session.add_all(
+            StoryTheatre(story_id=sid, theatre_id=t) for t in sorted(cluster.theatres - known.get(sid, set()))
+        )
+        refreshed.append(story)
+    return refreshed
 
 
 def story_sketches(session: Session, start: datetime, end: datetime, label: str) -> list[StorySketch]:
@@ -180,7 +193,7 @@ def refresh_story_of_item(session: Session, item_id: int) -> None:
     cluster = Cluster(story.id, as_utc(story.first_at), label_group(story.label), set(), members)
     cluster.theatres = {t for m in members for t in m.theatres}
     generation = lock_stories(session) + 1  # so running services reload this story
-    _refresh_story(session, link.story_id, cluster, generation)
+    _refresh_stories(session, {link.story_id: cluster}, generation)
     set_generation(session, generation)
 
 

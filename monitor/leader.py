@@ -68,10 +68,24 @@ def _advisory(engine: Engine, job: str) -> Iterator[bool]:
 
 
 @contextmanager
-def _file_lock(path: Path) -> Iterator[bool]:
+def sqlite_turn(engine: Engine, job: str) -> Iterator[None]:
+    """Wait for ``job``'s file lock beside a SQLite database file (no-op for other databases): for work
+    that must not interleave between processes even before the database has any table to lock."""
+    database = str(engine.url.database or "")
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:"):
+        yield
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(path.with_name(f"{path.name}.{job}.lock"), wait=True):
+        yield
+
+
+@contextmanager
+def _file_lock(path: Path, wait: bool = False) -> Iterator[bool]:
     with path.open("a") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
             return

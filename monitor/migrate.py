@@ -6,7 +6,8 @@ else start-up stops with a message saying which way it differs and what to do. `
 applies the missing revisions, in one transaction where the database allows (PostgreSQL and SQLite
 both run DDL transactionally). Databases made before Alembic was adopted (schema version 1 recorded
 only in the ``meta`` table) are recognised and stamped first. On PostgreSQL an advisory lock makes
-concurrent starts of several processes create or upgrade the schema once.
+concurrent starts of several processes create or upgrade the schema once (on SQLite, a file lock
+beside the database does).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, inspect, text
 
 from monitor.errors import SchemaError
+from monitor.leader import sqlite_turn
 
 SCHEMA_LOCK = 7_311_001  # pg_advisory_xact_lock key held while the schema is created or upgraded
 OUR_TABLES = {"meta", "feed", "item"}
@@ -106,7 +108,7 @@ def _refusal(state: SchemaState) -> SchemaError:
 
 def ensure_current(engine: Engine) -> SchemaState:
     """Create the schema in an empty database; raise ``SchemaError`` unless it is at this program's head."""
-    with engine.begin() as connection:
+    with sqlite_turn(engine, "schema"), engine.begin() as connection:
         _lock(connection)
         state = read_state(connection)
         if state.empty:
@@ -120,7 +122,7 @@ def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
     """Bring the schema to this program's head; return the states before and after."""
     from alembic import command
 
-    with engine.begin() as connection:
+    with sqlite_turn(engine, "schema"), engine.begin() as connection:
         _lock(connection)
         before = read_state(connection)
         if before.empty:

@@ -89,6 +89,7 @@ def sync_config(settings: Settings, engine: Engine, now: datetime) -> None:
     """Create the schema if needed, make stored feeds match the config, re-place items if theatres changed."""
     schema.init_db(engine)
     with Session(engine) as session, session.begin():
+        store.lock_config(session)  # several processes may start at once
         store.sync_feeds(session, settings.feeds, settings.poll.interval, now)
         fingerprint = theatre_fingerprint(settings)
         if store.get_meta(session, "theatres") != fingerprint:

@@ -53,6 +53,18 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
+CONFIG_LOCK_KEY = (7311, 2)
+
+
+def lock_config(session: Session) -> None:
+    """Serialise config synchronisation (feeds, theatre placements) between processes starting together,
+    until this transaction ends: an advisory lock on PostgreSQL, SQLite's write lock taken up front."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), dict(zip("ab", CONFIG_LOCK_KEY)))
+    else:
+        session.execute(text("UPDATE meta SET value = value WHERE key = 'schema_version'"))
+
+
 def sync_feeds(session: Session, feeds: Iterable[Any], default_interval: int, now: datetime) -> None:
     """Make the feed table match the config: add new, update changed, disable removed."""
     configured = {f.id: f for f in feeds}

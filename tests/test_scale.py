@@ -178,3 +178,37 @@ def test_two_processes_ingesting_one_event_make_one_story(settings, engine, clas
         rows = c.execute(text("SELECT i.title, s.story_id FROM item i JOIN story_item s ON s.item_id = i.id")).all()
     stories = {title: story for title, story in rows}
     assert stories[first.title] == stories[second.title] != stories[early.title]
+
+
+@both_backends
+def test_processes_starting_together_on_a_new_database_all_come_up(make_settings, database_url: str) -> None:
+    """Schema creation and the feed sync are serialised: no start-up loses a race and crashes."""
+    import threading
+
+    settings = make_settings(
+        feeds=[{"id": f"f{i}", "url": f"https://f{i}.example/rss"} for i in range(50)],
+        theatres=[{"id": "iraq-syria", "name": "Iraq and Syria", "terms": ["iraq"]}],
+    )
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def start() -> None:
+        engine = schema.make_engine(database_url)
+        try:
+            barrier.wait()
+            service.sync_config(settings, engine, datetime(2024, 1, 1, tzinfo=UTC))
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    engine = schema.make_engine(database_url)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM feed")).scalar() == 50
+    engine.dispose()

@@ -146,6 +146,8 @@ def _cluster(session: Session, kit: Toolkit, members: list[Member]) -> list[Stor
             index.replace(cluster)
     placed = assign(members, index)
     touched = story_store.save_clusters(session, placed, generation + 1)
+    for cluster in placed.values():
+        index.register(cluster)
     story_store.set_generation(session, generation + 1)
     kit.cache["generation"] = generation + 1
     return touched

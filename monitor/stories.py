@@ -154,6 +154,8 @@ class ClusterIndex:
         self.idf, self.params, self.start, self.end = idf, params, start, end
         self.clusters: list[Cluster] = []
         self._by_word: dict[str, list[Cluster]] = {}
+        self._by_story: dict[int, Cluster] = {}
+        self._words: dict[int, set[str]] = {}  # id(cluster) -> the words it is indexed under
         for cluster in clusters:
             self.add(cluster)
 
@@ -166,24 +168,32 @@ class ClusterIndex:
 
     def add(self, cluster: Cluster) -> None:
         self.clusters.append(cluster)
+        if cluster.story_id is not None:
+            self._by_story[cluster.story_id] = cluster
         for member in cluster.members[: self.params.leaders]:
             self._index(cluster, member)
 
+    def register(self, cluster: Cluster) -> None:
+        """Note the story id a new cluster got when it was stored."""
+        if cluster.story_id is not None:
+            self._by_story[cluster.story_id] = cluster
+
     def replace(self, cluster: Cluster) -> None:
         """Put a freshly loaded cluster in place of the one with its story id (or add it)."""
-        old = next((c for c in self.clusters if c.story_id == cluster.story_id), None)
+        old = self._by_story.pop(cluster.story_id, None) if cluster.story_id is not None else None
         if old is not None:
-            self.clusters.remove(old)
-            for bucket in self._by_word.values():
-                if old in bucket:
-                    bucket[:] = [c for c in bucket if c is not old]
+            self.clusters = [c for c in self.clusters if c is not old]
+            for word in self._words.pop(id(old), set()):
+                self._by_word[word] = [c for c in self._by_word[word] if c is not old]
         self.add(cluster)
 
     def _index(self, cluster: Cluster, member: Member) -> None:
+        words = self._words.setdefault(id(cluster), set())
         for word in self.keys(member.words):
             bucket = self._by_word.setdefault(word, [])
             if not bucket or bucket[-1] is not cluster:
                 bucket.append(cluster)
+            words.add(word)
 
     def candidates(self, item: Member) -> list[Cluster]:
         seen: dict[int, Cluster] = {}

@@ -212,3 +212,33 @@ def test_processes_starting_together_on_a_new_database_all_come_up(make_settings
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM feed")).scalar() == 50
     engine.dispose()
+
+
+@both_backends
+def test_a_story_grown_by_another_process_replaces_the_cached_copy(settings, engine, classifier) -> None:
+    """B made a story, A added to it, B's next item joins it: B's index holds one copy, with A's item."""
+    from sqlmodel import Session
+
+    published = datetime(2024, 1, 20, 9, tzinfo=UTC)
+    texts = [
+        ("b1", "Drone strike hits Tower 22 base in Jordan, three soldiers killed", "Militants launched it overnight."),
+        ("a1", "Three US soldiers killed in drone strike on Jordan base Tower 22", "The drone struck overnight."),
+        (
+            "b2",
+            "Drone strike on Jordan base Tower 22 kills three US soldiers",
+            "It hit the base overnight, officials said.",
+        ),
+    ]
+    items = [parse.build_item(key, None, title, summary, published, published) for key, title, summary in texts]
+    assert all(items)
+    service.sync_config(settings, engine, published)
+    kit_a, kit_b = make_toolkit(settings, classifier), make_toolkit(settings, classifier)
+    for kit, item in zip((kit_b, kit_a, kit_b), items):
+        with Session(engine) as session, session.begin():
+            ingest(session, kit, None, "outlet", [item], published)
+    with engine.connect() as c:
+        stories = {row[0] for row in c.execute(text("SELECT story_id FROM story_item"))}
+    assert len(stories) == 1
+    index = kit_b.cache["index"]
+    copies = [cl for cl in index.clusters if cl.story_id in stories]  # type: ignore[attr-defined]
+    assert len(copies) == 1 and len(copies[0].members) == 3

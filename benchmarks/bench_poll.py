@@ -30,12 +30,21 @@ WORDS = (
 ).split()
 
 
+def _words(rng: random.Random, n: int) -> str:
+    """A few conflict words among names drawn from a large vocabulary, so that items group into stories
+    of realistic size (drawn from the 25 words alone, every item would join a few giant stories)."""
+    return " ".join(
+        rng.choice(WORDS) if rng.random() < 0.3 else f"{rng.choice('bdgkmprstvz')}a{rng.randrange(5000)}"
+        for _ in range(n)
+    )
+
+
 def feed_body(number: int, items: int) -> bytes:
     rng = random.Random(number)
     entries = "".join(
-        f"<item><guid>b{number}-{j}</guid><title>{' '.join(rng.sample(WORDS, 7))} {number} {j}</title>"
+        f"<item><guid>b{number}-{j}</guid><title>{_words(rng, 7)} {number} {j}</title>"
         f"<link>https://bench.example/{number}/{j}</link><pubDate>Mon, 0{1 + j % 9} Jan 2024 10:00:00 GMT</pubDate>"
-        f"<description>{' '.join(rng.sample(WORDS, 12))}</description></item>"
+        f"<description>{_words(rng, 12)}</description></item>"
         for j in range(items)
     )
     return (

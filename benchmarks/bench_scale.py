@@ -54,7 +54,7 @@ def write_config(folder: Path, url: str, port: int, feeds: int) -> Path:
         "poll": {"interval": "1h", "tick": "1s", "batch": 50, "per_host": 16, "max_concurrency": 16, "jitter": 0},
         "classifier": {"model_dir": str(ROOT / "models"), "seeds_dir": str(ROOT / "seeds")},
         "report": {"dir": str(folder / "reports"), "schedule": "0 6 * * 1"},
-        "log": {"level": "WARNING"},
+        "log": {"level": "WARNING"},  # errors and failed feeds land in service-N.log
     }
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -85,9 +85,9 @@ def run(server_url: str, port: int, feeds: int, items: int, processes: int) -> d
                 [sys.executable, "-m", "monitor", "run", "--config", str(config)],
                 env=env,
                 cwd=folder,
-                stderr=subprocess.DEVNULL,
+                stderr=(Path(folder) / f"service-{n}.log").open("w"),
             )
-            for _ in range(processes)
+            for n in range(processes)
         ]
         first = None
         try:
@@ -106,6 +106,10 @@ def run(server_url: str, port: int, feeds: int, items: int, processes: int) -> d
                 process.send_signal(signal.SIGTERM)
             for process in running:
                 process.wait(timeout=60)
+            failures = [line for log in Path(folder).glob("service-*.log") for line in log.read_text().splitlines()
+                        if "level=ERROR" in line or "feed_failed" in line]  # fmt: skip
+            for line in failures[:5]:
+                print("service error:", line[:300])
     drop_database(server_url, url)
     wall, span = done - started, done - (first or started)
     return {"processes": processes, "wall": wall, "span": span, "items": feeds * items, "polls": polls}

@@ -23,6 +23,7 @@ from monitor.stories import (
     Idf,
     Member,
     StoryParams,
+    StorySketch,
     assign,
     chain_links,
     find_tally,
@@ -97,9 +98,25 @@ def ingest(
     store.save_theatres(session, [(item_id, t) for item_id, ts in places.items() for t in ts])
     store.save_tallies(session, _tallies(new))
     members = [_member(item_id, item, places[item_id]) for item_id, item in new]
+    attacks = _attack_sketches(session, kit, members)  # read before the story lock: other processes wait on it
     touched = _cluster(session, kit, members)
-    _link_chains(session, kit, [s for s in touched if s.label == "retaliation"])
+    _link_chains(session, kit, touched, attacks)
     return Ingested(len(new), len(unique) - len(new), len(touched))
+
+
+@dataclass(frozen=True)
+class AttackWindow:
+    start: datetime
+    sketches: list[StorySketch]
+
+
+def _attack_sketches(session: Session, kit: Toolkit, members: Sequence[Member]) -> AttackWindow | None:
+    """The attack stories a retaliation in this batch may answer (None when the batch has none)."""
+    published = [m.published for m in members if m.label == "retaliation"]
+    if not published:
+        return None
+    start = min(published) - CHAIN_HORIZON - kit.params.window - kit.params.lead
+    return AttackWindow(start, story_store.story_sketches(session, start, max(published), "attack"))
 
 
 def _member(item_id: int, item: store.NewItem, theatres: tuple[str, ...]) -> Member:
@@ -135,13 +152,16 @@ def _tallies(new: Sequence[tuple[int, store.NewItem]]) -> list[TallyRow]:
 def _cluster(session: Session, kit: Toolkit, members: list[Member]) -> list[Story]:
     start = min(m.published for m in members) - kit.params.window - kit.params.lead
     end = max(m.published for m in members) + kit.params.lead
-    generation = story_store.lock_stories(session)
     index, seen = kit.cache.get("index"), kit.cache.get("generation")
     if not isinstance(index, ClusterIndex) or not isinstance(seen, int) or not index.covers(start, end):
+        # the slow full load happens before the story lock; what changes meanwhile is caught up below
+        seen = story_store.story_generation(session)
         wide_start, wide_end = start - CACHE_MARGIN, end + CACHE_MARGIN
         loaded = story_store.load_clusters(session, wide_start, wide_end)
         index = kit.cache["index"] = ClusterIndex(loaded, kit.idf, kit.params, wide_start, wide_end)
-    elif seen != generation:  # another process wrote stories since: take in just those
+        kit.cache["generation"] = seen
+    generation = story_store.lock_stories(session)
+    if seen != generation:  # another process wrote stories since: take in just those
         for cluster in story_store.load_clusters(session, index.start, index.end, changed_after=seen):
             index.replace(cluster)
     placed = assign(members, index)
@@ -158,12 +178,20 @@ def forget_clusters(kit: Toolkit) -> None:
     kit.cache.clear()
 
 
-def _link_chains(session: Session, kit: Toolkit, retaliations: Sequence[Story]) -> None:
+def _link_chains(session: Session, kit: Toolkit, touched: Sequence[Story], prefetched: AttackWindow | None) -> None:
+    """Link this batch's retaliation stories to the attacks they answer (attack stories read before the
+    story lock, plus the ones this batch touched, read now)."""
+    retaliations = [s for s in touched if s.label == "retaliation"]
     if not retaliations:
         return
     first = min(s.first_at for s in retaliations)
     last = max(s.first_at for s in retaliations)
-    attacks = story_store.story_sketches(session, first - CHAIN_HORIZON, last, "attack")
-    for sketch in story_store.story_sketches(session, first, last, "retaliation"):
-        if any(s.id == sketch.story_id for s in retaliations):
-            story_store.save_links(session, sketch.story_id, chain_links(sketch, attacks, kit.idf, CHAIN_HORIZON))
+    if prefetched is not None and prefetched.start <= first - CHAIN_HORIZON:
+        own = [int(s.id or 0) for s in touched if s.label == "attack"]
+        fresh = story_store.story_sketches(session, prefetched.start, last, "attack", own) if own else []
+        attacks = [a for a in prefetched.sketches if a.first <= last and a.story_id not in own] + fresh
+    else:
+        attacks = story_store.story_sketches(session, first - CHAIN_HORIZON, last, "attack")
+    ids = [int(s.id or 0) for s in retaliations]
+    for sketch in story_store.story_sketches(session, first, last, "retaliation", ids):
+        story_store.save_links(session, sketch.story_id, chain_links(sketch, attacks, kit.idf, CHAIN_HORIZON))

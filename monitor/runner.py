@@ -55,6 +55,7 @@ class Runtime:
     stop: threading.Event = field(default_factory=threading.Event)
     metrics: Any = None
     name: str = field(default_factory=leader.process_name)  # "host:pid", recorded on claims and reports
+    kit: Any = None  # the labelling and clustering toolkit, kept across ticks for its story cache
 
     def timed(self, job: str, seconds: float) -> None:
         if self.metrics is not None:
@@ -70,8 +71,13 @@ def poll_tick(settings: Settings, engine: Engine, classifier: Classifier, runtim
 
 
 def _poll(settings: Settings, engine: Engine, classifier: Classifier, runtime: Runtime, due: list[Any]) -> int:
+    from monitor.ingest import make_toolkit
+
     started = time.monotonic()
-    outcomes = service.poll_feeds(settings, engine, classifier, runtime.clock(), feeds=due, stop=runtime.stop)
+    runtime.kit = runtime.kit or make_toolkit(settings, classifier)
+    outcomes = service.poll_feeds(
+        settings, engine, classifier, runtime.clock(), feeds=due, stop=runtime.stop, kit=runtime.kit
+    )
     new = sum(o.new for o in outcomes)
     errors = sum(1 for o in outcomes if o.status == "error")
     log.info("event=poll feeds=%d new=%d errors=%d seconds=%.2f", len(due), new, errors, time.monotonic() - started)

@@ -256,6 +256,7 @@ def poll_feeds(
     rng: random.Random | None = None,
     feeds: Sequence[FeedRef] | None = None,
     stop: threading.Event | None = None,
+    kit: Toolkit | None = None,
 ) -> list[FeedOutcome]:
     """Poll every active feed (or ``feeds``) once; a failing feed is recorded and the rest go on.
 
@@ -263,7 +264,7 @@ def poll_feeds(
     what was stored stays consistent and the abandoned feeds are simply due again.
     """
     rng = rng or random.Random()
-    kit = make_toolkit(settings, classifier)
+    kit = kit or make_toolkit(settings, classifier)  # the service keeps one, with its story cache, across ticks
     outcomes = []
     for feed, result in fetch_all(settings, feed_refs(engine) if feeds is None else feeds, now):
         if stop is not None and stop.is_set():

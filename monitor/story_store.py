@@ -81,6 +81,10 @@ def lock_stories(session: Session) -> int:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), dict(zip("ab", STORY_LOCK_KEY)))
+    return story_generation(session)
+
+
+def story_generation(session: Session) -> int:
     return int(get_meta(session, "story_generation") or 0)
 
 
@@ -151,13 +155,16 @@ def _refresh_stories(session: Session, touched: dict[int, Cluster], generation: 
     return refreshed
 
 
-def story_sketches(session: Session, start: datetime, end: datetime, label: str) -> list[StorySketch]:
-    """Stories of ``label`` first reported in [start, end], with their theatres and words."""
-    stories = session.exec(
-        select(Story).where(
-            col(Story.label) == label, col(Story.first_at) >= as_utc(start), col(Story.first_at) <= as_utc(end)
-        )
-    ).all()
+def story_sketches(
+    session: Session, start: datetime, end: datetime, label: str, ids: Sequence[int] | None = None
+) -> list[StorySketch]:
+    """Stories of ``label`` first reported in [start, end] (only ``ids`` if given), with theatres and words."""
+    statement = select(Story).where(
+        col(Story.label) == label, col(Story.first_at) >= as_utc(start), col(Story.first_at) <= as_utc(end)
+    )
+    if ids is not None:
+        statement = statement.where(col(Story.id).in_(ids))
+    stories = session.exec(statement).all()
     members = _members(session, [int(s.id or 0) for s in stories])
     sketches = []
     for story in stories:

@@ -54,7 +54,7 @@ def write_config(folder: Path, url: str, port: int, feeds: int) -> Path:
         "poll": {"interval": "1h", "tick": "1s", "batch": 50, "per_host": 16, "max_concurrency": 16, "jitter": 0},
         "classifier": {"model_dir": str(ROOT / "models"), "seeds_dir": str(ROOT / "seeds")},
         "report": {"dir": str(folder / "reports"), "schedule": "0 6 * * 1"},
-        "log": {"level": "WARNING"},  # errors and failed feeds land in service-N.log
+        "log": {"level": os.environ.get("BENCH_LOG_LEVEL", "WARNING")},  # errors and failed feeds: service-N.log
     }
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -77,7 +77,7 @@ def stored(url: str) -> tuple[int, int]:
 def run(server_url: str, port: int, feeds: int, items: int, processes: int) -> dict[str, Any]:
     url = fresh_database(server_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_KEEP_DIR")) as folder:
         config = write_config(Path(folder), url, port, feeds)
         started = time.perf_counter()
         running = [
@@ -110,6 +110,9 @@ def run(server_url: str, port: int, feeds: int, items: int, processes: int) -> d
                         if "level=ERROR" in line or "feed_failed" in line]  # fmt: skip
             for line in failures[:5]:
                 print("service error:", line[:300])
+            if os.environ.get("BENCH_KEEP_DIR"):
+                for log in Path(folder).glob("service-*.log"):
+                    (Path(os.environ["BENCH_KEEP_DIR"]) / log.name).write_text(log.read_text())
     drop_database(server_url, url)
     wall, span = done - started, done - (first or started)
     return {"processes": processes, "wall": wall, "span": span, "items": feeds * items, "polls": polls}

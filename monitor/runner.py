@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,11 @@ def _poll(settings: Settings, engine: Engine, classifier: Classifier, runtime: R
     return new
 
 
+def every(settings: Settings) -> int:
+    """Seconds between two scorings: the poll tick, at least 10 s (scoring reads every stored count)."""
+    return max(10, settings.poll.tick)
+
+
 def detect_job(settings: Settings, engine: Engine, runtime: Runtime) -> bool:
     """Score the stored series when items arrived since the last scoring (by any process), then deliver
     new alerts. One process at a time; returns False when there was nothing new or another held it."""
@@ -97,14 +102,17 @@ def detect_job(settings: Settings, engine: Engine, runtime: Runtime) -> bool:
     with leader.exclusive(engine, "detect") as mine:
         if not mine or runtime.stop.is_set():
             return False
+        now = runtime.clock()
         with Session(engine) as session:
             newest, scored = store.newest_item_id(session), int(store.get_meta(session, "detected_item_id") or 0)
-        if newest <= scored:
-            return False
+            last = store.get_meta(session, "detected_at")
+        if newest <= scored or (last and now - datetime.fromisoformat(last) < timedelta(seconds=every(settings))):
+            return False  # nothing new, or another process scored less than one detection interval ago
         started = time.monotonic()
-        found = service.detect_now(settings, engine, runtime.clock())
+        found = service.detect_now(settings, engine, now)
         with Session(engine) as session, session.begin():
             store.set_meta(session, "detected_item_id", str(newest))
+            store.set_meta(session, "detected_at", now.isoformat())
         log.info("event=detect series=%d alerts=%d", len(found), sum(len(d.result.alerts) for d in found))
         runtime.timed("detect", time.monotonic() - started)
     deliver_alerts(settings, engine, runtime)
@@ -189,7 +197,7 @@ def build_scheduler(settings: Settings, engine: Engine, classifier: Classifier, 
     )
     scheduler.add_job(  # scores only when items arrived since the last scoring, so a backlog is scored once
         detect_job,
-        IntervalTrigger(seconds=max(10, settings.poll.tick)),
+        IntervalTrigger(seconds=every(settings)),
         args=(settings, engine, runtime),
         id="detect",
         name="detect escalation",

@@ -13,7 +13,7 @@ import httpx
 from conftest import FeedServer, Route, both_backends, feed_bytes, run_cli, session_on, start_service, wait_for
 from sqlmodel import Session, select
 
-from monitor import schema, service, store
+from monitor import runner, schema, service, store
 
 
 def free_port() -> int:
@@ -126,3 +126,26 @@ def test_maintenance_applies_retention(settings, engine) -> None:
         items = {i.key: i for i in session.exec(select(schema.Item))}
     assert (items["old"].summary, items["old"].title) == ("", "old title")
     assert items["new"].summary == "new text"
+
+
+@both_backends
+def test_detection_scores_once_per_interval_across_processes(settings, engine, classifier) -> None:
+    """Two processes' detection jobs: the second finds the series scored moments ago and skips; it scores
+    again only when new items arrived and the interval has passed."""
+    from monitor.backfill import Record
+
+    def add(title: str, when: datetime) -> None:
+        record = Record(1, title, "", f"https://w.example/{title}", when, "wire", None)
+        assert service.import_items(settings, engine, classifier, [record], when).new == 1
+
+    now = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    service.sync_config(settings, engine, now)
+    add("Rockets hit a base near the airport", now)
+    first, second = runner.Runtime(clock=lambda: now), runner.Runtime(clock=lambda: now + timedelta(seconds=3))
+    assert runner.detect_job(settings, engine, first) is True
+    assert runner.detect_job(settings, engine, second) is False  # scored 3 s ago by the other process
+    add("Drone strike on a convoy in the north", now)
+    assert runner.detect_job(settings, engine, second) is False  # new item, but within the interval
+    later = runner.Runtime(clock=lambda: now + timedelta(seconds=runner.every(settings) + 1))
+    assert runner.detect_job(settings, engine, later) is True
+    assert runner.detect_job(settings, engine, later) is False  # nothing new since

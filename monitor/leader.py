@@ -21,8 +21,9 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 LOCK_SPACE = 7311  # first key of the two-key advisory locks: "ours" among other users of the database
 
@@ -44,13 +45,30 @@ def exclusive(engine: Engine, job: str) -> Iterator[bool]:
     if engine.dialect.name == "postgresql":
         with _advisory(engine, job) as held:
             yield held
-    elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        with _file_lock(
-            Path(str(engine.url.database)).with_name(Path(str(engine.url.database)).name + f".{job}.lock")
-        ) as held:
+    elif (path := _lock_file(engine, job)) is not None:
+        with _file_lock(path) as held:
             yield held
     else:
         yield True
+
+
+def hold_until_commit(connection: Any, job: str) -> None:
+    """On PostgreSQL, wait for ``job``'s transaction advisory lock (released when the caller's transaction
+    ends), so processes take turns at ``job``; a no-op on other databases. ``connection``: a Connection or
+    Session."""
+    dialect = connection.dialect if isinstance(connection, Connection) else connection.get_bind().dialect
+    if dialect.name == "postgresql":
+        key = {"space": LOCK_SPACE, "key": lock_key(job)}
+        connection.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), key)
+
+
+def _lock_file(engine: Engine, job: str) -> Path | None:
+    """``<database>.<job>.lock`` beside a SQLite database file; None for other databases."""
+    database = str(engine.url.database or "")
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:"):
+        return None
+    path = Path(database)
+    return path.with_name(f"{path.name}.{job}.lock")
 
 
 @contextmanager
@@ -71,13 +89,12 @@ def _advisory(engine: Engine, job: str) -> Iterator[bool]:
 def sqlite_turn(engine: Engine, job: str) -> Iterator[None]:
     """Wait for ``job``'s file lock beside a SQLite database file (no-op for other databases): for work
     that must not interleave between processes even before the database has any table to lock."""
-    database = str(engine.url.database or "")
-    if engine.dialect.name != "sqlite" or database in ("", ":memory:"):
+    path = _lock_file(engine, job)
+    if path is None:
         yield
         return
-    path = Path(database)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(path.with_name(f"{path.name}.{job}.lock"), wait=True):
+    with _file_lock(path, wait=True):
         yield
 
 

@@ -18,9 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, inspect, text
 
 from monitor.errors import SchemaError
-from monitor.leader import sqlite_turn
+from monitor.leader import hold_until_commit, sqlite_turn
 
-SCHEMA_LOCK = 7_311_001  # pg_advisory_xact_lock key held while the schema is created or upgraded
 OUR_TABLES = {"meta", "feed", "item"}
 
 
@@ -78,11 +77,6 @@ def read_state(connection: Connection) -> SchemaState:
     return SchemaState(f"{int(version):04d}", head, False)
 
 
-def _lock(connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
-
-
 def _create(connection: Connection, head: str) -> None:
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
@@ -109,7 +103,7 @@ def _refusal(state: SchemaState) -> SchemaError:
 def ensure_current(engine: Engine) -> SchemaState:
     """Create the schema in an empty database; raise ``SchemaError`` unless it is at this program's head."""
     with sqlite_turn(engine, "schema"), engine.begin() as connection:
-        _lock(connection)
+        hold_until_commit(connection, "schema")
         state = read_state(connection)
         if state.empty:
             _create(connection, state.head)
@@ -123,7 +117,7 @@ def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
     from alembic import command
 
     with sqlite_turn(engine, "schema"), engine.begin() as connection:
-        _lock(connection)
+        hold_until_commit(connection, "schema")
         before = read_state(connection)
         if before.empty:
             _create(connection, before.head)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, func, text, update
 from sqlmodel import Session, col, select
 
+from monitor.leader import hold_until_commit
 from monitor.schema import (
     LABEL_COLUMNS,
     AlertRow,
@@ -53,14 +54,11 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-CONFIG_LOCK_KEY = (7311, 2)
-
-
 def lock_config(session: Session) -> None:
     """Serialise config synchronisation (feeds, theatre placements) between processes starting together,
     until this transaction ends: an advisory lock on PostgreSQL, SQLite's write lock taken up front."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), dict(zip("ab", CONFIG_LOCK_KEY)))
+        hold_until_commit(session, "config")
     else:
         session.execute(text("UPDATE meta SET value = value WHERE key = 'schema_version'"))
 

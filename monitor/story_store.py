@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from monitor.leader import hold_until_commit
 from monitor.schema import (
     LABEL_COLUMNS,
     ChainLink,
@@ -68,9 +69,6 @@ def _theatres_of(session: Session, item_ids: Sequence[int]) -> dict[int, tuple[s
     return {item_id: tuple(sorted(ts)) for item_id, ts in found.items()}
 
 
-STORY_LOCK_KEY = (7311, 1)  # advisory transaction lock: one process at a time builds stories
-
-
 def lock_stories(session: Session) -> int:
     """Hold the story-building lock until this transaction ends; return the story generation.
 
@@ -79,8 +77,7 @@ def lock_stories(session: Session) -> int:
     writes; a process whose cached clusters are of an older generation reloads the stories written
     since (each story records the generation that last changed it).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), dict(zip("ab", STORY_LOCK_KEY)))
+    hold_until_commit(session, "stories")
     return story_generation(session)
 
 

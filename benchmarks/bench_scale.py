@@ -74,6 +74,15 @@ def stored(url: str) -> tuple[int, int]:
         engine.dispose()
 
 
+def story_sizes(url: str) -> dict[str, int]:
+    """How the items grouped: the cost of story building grows with the size of the stories it reloads."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        sizes = connection.execute(text("SELECT count(*) FROM story_item GROUP BY story_id")).scalars().all()
+    engine.dispose()
+    return {"stories": len(sizes), "largest": max(sizes, default=0)}
+
+
 def run(server_url: str, port: int, feeds: int, items: int, processes: int) -> dict[str, Any]:
     url = fresh_database(server_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
@@ -113,9 +122,10 @@ def run(server_url: str, port: int, feeds: int, items: int, processes: int) -> d
             if os.environ.get("BENCH_KEEP_DIR"):
                 for log in Path(folder).glob("service-*.log"):
                     (Path(os.environ["BENCH_KEEP_DIR"]) / log.name).write_text(log.read_text())
+    sizes = story_sizes(url)
     drop_database(server_url, url)
     wall, span = done - started, done - (first or started)
-    return {"processes": processes, "wall": wall, "span": span, "items": feeds * items, "polls": polls}
+    return {"processes": processes, "wall": wall, "span": span, "items": feeds * items, "polls": polls, **sizes}
 
 
 def main() -> None:
@@ -137,11 +147,14 @@ def main() -> None:
     print(
         f"PostgreSQL, {args.feeds} feeds x {args.items} items, local server in its own process, {os.cpu_count()} cores"
     )
-    print(f"{'processes':>9}{'wall s':>9}{'span s':>9}{'items/s (wall)':>16}{'items/s (span)':>16}{'polls':>7}")
+    print(
+        f"{'processes':>9}{'wall s':>9}{'span s':>9}{'items/s (wall)':>16}{'items/s (span)':>16}{'polls':>7}"
+        f"{'stories':>9}{'largest':>9}"
+    )
     for r in rows:
         print(
             f"{r['processes']:>9}{r['wall']:>9.1f}{r['span']:>9.1f}{r['items'] / r['wall']:>16,.0f}"
-            f"{r['items'] / r['span']:>16,.0f}{r['polls']:>7}"
+            f"{r['items'] / r['span']:>16,.0f}{r['polls']:>7}{r['stories']:>9}{r['largest']:>9}"
         )
     if len(rows) > 1:
         one, many = rows[0], rows[-1]

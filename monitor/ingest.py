@@ -28,6 +28,7 @@ from monitor.stories import (
     chain_links,
     find_tally,
     is_tally_item,
+    label_group,
     signature,
 )
 from monitor.theatres import TheatreMatcher, matcher_from_config
@@ -161,9 +162,8 @@ def _cluster(session: Session, kit: Toolkit, members: list[Member]) -> list[Stor
         index = kit.cache["index"] = ClusterIndex(loaded, kit.idf, kit.params, wide_start, wide_end)
         kit.cache["generation"] = seen
     generation = story_store.lock_stories(session)
-    if seen != generation:  # another process wrote stories since: take in just those
-        for cluster in story_store.load_clusters(session, index.start, index.end, changed_after=seen):
-            index.replace(cluster)
+    if seen != generation:  # another process wrote stories since: take in just what it wrote
+        _catch_up(session, index, seen)
     placed = assign(members, index)
     touched = story_store.save_clusters(session, placed, generation + 1)
     for cluster in placed.values():
@@ -171,6 +171,17 @@ def _cluster(session: Session, kit: Toolkit, members: list[Member]) -> list[Stor
     story_store.set_generation(session, generation + 1)
     kit.cache["generation"] = generation + 1
     return touched
+
+
+def _catch_up(session: Session, index: ClusterIndex, seen: int) -> None:
+    changes = story_store.load_changes(session, index.start, index.end, seen)
+    unknown = [
+        sid
+        for sid, label in changes.labels.items()
+        if not index.update(sid, label_group(label), changes.members.get(sid, []))
+    ]
+    for cluster in story_store.load_stories(session, unknown) if unknown else []:
+        index.replace(cluster)
 
 
 def forget_clusters(kit: Toolkit) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, UniqueConstraint, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Field, SQLModel, create_engine
 
-SCHEMA_VERSION = 2  # the number of the Alembic head revision (monitor/migrations/versions)
+SCHEMA_VERSION = 3  # the number of the Alembic head revision (monitor/migrations/versions)
 LABEL_COLUMNS = {
     "attack": "score_attack",
     "retaliation": "score_retaliation",
@@ -99,6 +99,7 @@ class StoryItem(SQLModel, table=True):
     __tablename__ = "story_item"
     item_id: int = Field(primary_key=True, foreign_key="item.id", ondelete="CASCADE")
     story_id: int = Field(foreign_key="story.id", index=True, ondelete="CASCADE")
+    generation: int = Field(default=0, index=True)  # story-building round that wrote (or relabelled) it
 
 
 class StoryTheatre(SQLModel, table=True):

@@ -187,6 +187,19 @@ class ClusterIndex:
                 self._by_word[word] = [c for c in self._by_word[word] if c is not old]
         self.add(cluster)
 
+    def update(self, story_id: int, group: str, members: Sequence[Member]) -> bool:
+        """Take in memberships of a cached story written elsewhere (new members, or members whose label
+        changed); False when the story is not cached here."""
+        cluster = self._by_story.get(story_id)
+        if cluster is None:
+            return False
+        fresh = {m.item_id: m for m in members}
+        merged = [m for m in cluster.members if m.item_id not in fresh] + list(fresh.values())
+        merged.sort(key=lambda m: (m.published, m.item_id))
+        first = merged[0].published if merged else cluster.first
+        self.replace(Cluster(story_id, first, group, {t for m in merged for t in m.theatres}, merged))
+        return True
+
     def _index(self, cluster: Cluster, member: Member) -> None:
         words = self._words.setdefault(id(cluster), set())
         for word in self.keys(member.words):

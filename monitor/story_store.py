@@ -7,9 +7,12 @@ Writes happen in the caller's transaction (``ingest`` for polls and imports).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
+from sqlalchemy import select as sql_select  # sqlmodel's select takes at most four columns
 from sqlmodel import Session, col, select
 
 from monitor.leader import hold_until_commit
@@ -33,31 +36,40 @@ def _members(session: Session, story_ids: Sequence[int]) -> dict[int, list[Membe
     """The members of the given stories as clustering sees them (effective labels)."""
     members: dict[int, list[Member]] = {}
     for start in range(0, len(story_ids), 500):
-        chunk = story_ids[start : start + 500]
-        statement = (
-            select(StoryItem.story_id, Item, Label, Correction.label)
-            .join(Item, col(Item.id) == col(StoryItem.item_id))
-            .join(Label, col(Label.item_id) == col(Item.id))
-            .outerjoin(Correction, col(Correction.item_id) == col(Item.id))
-            .where(col(StoryItem.story_id).in_(chunk))
-        )
-        rows = session.execute(statement).all()
-        places = _theatres_of(session, [item.id for _, item, _, _ in rows])
-        for story_id, item, label, corrected in rows:
-            members.setdefault(story_id, []).append(_member(item, label, corrected, places.get(item.id, ())))
+        for story_id, found in _member_rows(session, _member_query(story_ids[start : start + 500])).items():
+            members.setdefault(story_id, []).extend(found)
     return members
 
 
-def _member(item: Item, label: Label, corrected: str | None, theatres: Sequence[str]) -> Member:
-    confidence = 1.0 if corrected else max(getattr(label, column) for column in LABEL_COLUMNS.values())
-    return Member(
-        int(item.id or 0),
-        as_utc(item.published_at),
-        corrected or label.label,
-        confidence,
-        tuple(theatres),
-        signature(item.title, item.summary),
+def _member_query(story_ids: Sequence[int]) -> Any:
+    """Just the columns a member needs (whole ORM rows cost several times more to build)."""
+    scores = [getattr(Label, column) for column in LABEL_COLUMNS.values()]
+    columns = [col(c) for c in (StoryItem.story_id, Item.id, Item.published_at, Item.title, Item.summary)]
+    statement = (
+        sql_select(*columns, col(Label.label), col(Correction.label), *scores)
+        .join(Item, col(Item.id) == col(StoryItem.item_id))
+        .join(Label, col(Label.item_id) == col(Item.id))
+        .outerjoin(Correction, col(Correction.item_id) == col(Item.id))
     )
+    return statement.where(col(StoryItem.story_id).in_(story_ids)) if story_ids else statement
+
+
+def _member_rows(session: Session, statement: Any) -> dict[int, list[Member]]:
+    rows = session.execute(statement).all()
+    places = _theatres_of(session, [int(row[1]) for row in rows])
+    members: dict[int, list[Member]] = {}
+    for story_id, item_id, published, title, summary, label, corrected, *scores in rows:
+        members.setdefault(int(story_id), []).append(
+            Member(
+                int(item_id),
+                as_utc(published),
+                corrected or label,
+                1.0 if corrected else max(scores),
+                places.get(int(item_id), ()),
+                signature(title, summary),
+            )
+        )
+    return members
 
 
 def _theatres_of(session: Session, item_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
@@ -89,13 +101,18 @@ def set_generation(session: Session, generation: int) -> None:
     set_meta(session, "story_generation", str(generation))
 
 
-def load_clusters(session: Session, start: datetime, end: datetime, changed_after: int | None = None) -> list[Cluster]:
-    """Stored stories first reported between ``start`` and ``end`` (only those written in a later
-    generation than ``changed_after`` if given), with their members."""
+def load_clusters(session: Session, start: datetime, end: datetime) -> list[Cluster]:
+    """Stored stories first reported between ``start`` and ``end``, with their members."""
     statement = select(Story).where(col(Story.first_at) >= as_utc(start), col(Story.first_at) <= as_utc(end))
-    if changed_after is not None:
-        statement = statement.where(col(Story.generation) > changed_after)
-    stories = session.exec(statement.order_by(col(Story.first_at), col(Story.id))).all()
+    return _clusters(session, session.exec(statement.order_by(col(Story.first_at), col(Story.id))).all())
+
+
+def load_stories(session: Session, story_ids: Sequence[int]) -> list[Cluster]:
+    """The given stories, with their members."""
+    return _clusters(session, session.exec(select(Story).where(col(Story.id).in_(story_ids))).all())
+
+
+def _clusters(session: Session, stories: Sequence[Story]) -> list[Cluster]:
     members = _members(session, [int(s.id or 0) for s in stories])
     clusters = []
     for story in stories:
@@ -103,6 +120,28 @@ def load_clusters(session: Session, start: datetime, end: datetime, changed_afte
         theatres = {t for m in own for t in m.theatres}
         clusters.append(Cluster(story.id, as_utc(story.first_at), label_group(story.label), theatres, own))
     return clusters
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What other processes wrote to the stories of a window since a story-building round."""
+
+    labels: dict[int, str]  # story id -> its label now, for every story changed
+    members: dict[int, list[Member]]  # story id -> only the memberships written (or relabelled) since
+
+
+def load_changes(session: Session, start: datetime, end: datetime, changed_after: int) -> Changes:
+    """Stories first reported between ``start`` and ``end`` and changed after round ``changed_after``,
+    with just the memberships written since: catching up costs what others added, not story size."""
+    window = (col(Story.first_at) >= as_utc(start), col(Story.first_at) <= as_utc(end))
+    changed = session.execute(select(Story.id, Story.label).where(*window, col(Story.generation) > changed_after))
+    labels = {int(story_id): str(label) for story_id, label in changed}
+    statement = (
+        _member_query(())
+        .join(Story, col(Story.id) == col(StoryItem.story_id))
+        .where(*window, col(StoryItem.generation) > changed_after)
+    )
+    return Changes(labels, _member_rows(session, statement) if labels else {})
 
 
 def save_clusters(session: Session, placed: dict[int, Cluster], generation: int = 0) -> list[Story]:
@@ -116,7 +155,7 @@ def save_clusters(session: Session, placed: dict[int, Cluster], generation: int 
             session.flush()
             cluster.story_id = story.id
         story_id = int(cluster.story_id or 0)
-        session.add(StoryItem(item_id=item_id, story_id=story_id))
+        session.add(StoryItem(item_id=item_id, story_id=story_id, generation=generation))
         touched[story_id] = cluster
     return _refresh_stories(session, touched, generation)
 
@@ -196,7 +235,9 @@ def refresh_story_of_item(session: Session, item_id: int) -> None:
         return
     cluster = Cluster(story.id, as_utc(story.first_at), label_group(story.label), set(), members)
     cluster.theatres = {t for m in members for t in m.theatres}
-    generation = lock_stories(session) + 1  # so running services reload this story
+    generation = lock_stories(session) + 1  # so running services reload this story and this membership
+    link.generation = generation
+    session.add(link)
     _refresh_stories(session, {link.story_id: cluster}, generation)
     set_generation(session, generation)
 
@@ -223,4 +264,9 @@ def reassign_theatres(session: Session, match: Callable[[str, str], tuple[str, .
             StoryTheatre.__table__.insert(),  # type: ignore[attr-defined]
             [{"story_id": s, "theatre_id": t} for s, t in story_rows],
         )
+    if changed:  # running services hold these items' old theatres in their cached stories: make them re-read
+        generation = lock_stories(session) + 1
+        session.execute(update(StoryItem).values(generation=generation))
+        session.execute(update(Story).values(generation=generation))
+        set_generation(session, generation)
     return changed

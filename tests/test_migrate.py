@@ -14,7 +14,8 @@ from sqlalchemy import MetaData, text
 
 from monitor import migrate, schema
 
-ADDED_IN_2 = {("feed", "claimed_by"), ("story", "generation")}
+ADDED_LATER = {("feed", "claimed_by"), ("story", "generation"), ("story_item", "generation")}
+HEAD = schema.SCHEMA_VERSION
 V1_TABLES = ("meta", "feed", "item", "label", "correction", "item_theatre", "story", "story_item",
              "story_theatre", "tally", "chain_link", "alert", "alert_delivery", "poll_log")  # fmt: skip
 
@@ -95,7 +96,7 @@ def snapshot(engine: Any) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as connection:
         for name in V1_TABLES:
             table = tables.tables[name]
-            columns = [c for c in table.c if (name, c.name) not in ADDED_IN_2]
+            columns = [c for c in table.c if (name, c.name) not in ADDED_LATER]
             rows[name] = [
                 tuple(r)
                 for r in connection.execute(
@@ -117,26 +118,27 @@ def test_version_1_database_is_refused_then_upgraded_with_nothing_lost(
 
     refused = run_cli("counts", "--json", "--config", str(config), cwd=tmp_path)
     assert refused.returncode == 1
-    assert "schema is at version 1, older than this program's version 2" in refused.stderr
+    assert f"schema is at version 1, older than this program's version {HEAD}" in refused.stderr
     assert "monitor migrate" in refused.stderr
     check = run_cli("migrate", "--check", "--config", str(config), cwd=tmp_path)
     assert check.returncode == 1 and "schema version 1" in check.stdout
 
     done = run_cli("migrate", "--config", str(config), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "upgraded from version 1 to version 2" in done.stdout
+    assert f"upgraded from version 1 to version {HEAD}" in done.stdout
     after = snapshot(engine)
-    assert after.pop("meta") == [("schema_version", "2")] and before.pop("meta") == [("schema_version", "1")]
+    assert after.pop("meta") == [("schema_version", str(HEAD))] and before.pop("meta") == [("schema_version", "1")]
     assert after == before
     with engine.connect() as connection:
-        assert migrate.read_state(connection).current == "0002"
-        assert connection.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == "2"
+        assert migrate.read_state(connection).current == f"{HEAD:04d}"
+        assert connection.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar() == str(HEAD)
         assert connection.execute(text("SELECT count(*) FROM feed WHERE claimed_by IS NULL")).scalar() == 2
         assert connection.execute(text("SELECT count(*) FROM story WHERE generation = 0")).scalar() == 3
+        assert connection.execute(text("SELECT count(*) FROM story_item WHERE generation = 0")).scalar() == 4
     engine.dispose()
 
     again = run_cli("migrate", "--config", str(config), cwd=tmp_path)
-    assert again.returncode == 0 and "already at version 2" in again.stdout
+    assert again.returncode == 0 and f"already at version {HEAD}" in again.stdout
     counts = run_cli("counts", "--json", "--theatre", "iraq-syria", "--config", str(config), cwd=tmp_path)
     assert counts.returncode == 0, counts.stderr
     series = {(p["label"], p["date"]): p["stories"] for p in json.loads(counts.stdout)["series"]}
@@ -154,7 +156,7 @@ def test_a_newer_database_is_refused(database_url: str, write_config, tmp_path: 
     for command in (["status"], ["counts", "--json"], ["migrate"]):
         result = run_cli(*command, "--config", str(config), cwd=tmp_path)
         assert result.returncode == 1, (command, result.stdout)
-        assert "version 7, newer than this program's version 2" in result.stderr, command
+        assert f"version 7, newer than this program's version {HEAD}" in result.stderr, command
         assert "Traceback" not in result.stderr
 
 

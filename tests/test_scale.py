@@ -15,13 +15,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import pytest
 from conftest import POSTGRES_URL, FeedServer, Hook, Route, both_backends, run_cli, start_service, wait_for
 from sqlalchemy import text
 
-from monitor import parse, schema, service
+from monitor import parse, schema, service, store
 from monitor.ingest import ingest, make_toolkit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,3 +243,72 @@ def test_a_story_grown_by_another_process_replaces_the_cached_copy(settings, eng
     index = kit_b.cache["index"]
     copies = [cl for cl in index.clusters if cl.story_id in stories]  # type: ignore[attr-defined]
     assert len(copies) == 1 and len(copies[0].members) == 3
+
+
+def _as_loaded(clusters: Any) -> dict[int, tuple[Any, ...]]:
+    return {
+        int(c.story_id): (
+            c.group,
+            c.first,
+            sorted(c.theatres),
+            sorted((m.item_id, m.label, m.theatres) for m in c.members),
+        )
+        for c in clusters
+        if c.story_id is not None
+    }
+
+
+@both_backends
+def test_a_cached_window_caught_up_matches_a_fresh_load(make_settings, engine, classifier) -> None:
+    """B's cache after catching up with A's stories, an analyst's relabel and new theatre terms holds
+    exactly what a fresh load of the window holds (members, labels, theatres, story groups)."""
+    from sqlmodel import Session
+
+    from monitor import story_store
+
+    theatres = [{"id": "jordan", "name": "Jordan", "terms": ["jordan"]}]
+    settings = make_settings(theatres=theatres)
+    published = datetime(2024, 1, 20, 9, tzinfo=UTC)
+    texts = [
+        ("b1", "Drone strike hits Tower 22 base in Jordan, three soldiers killed", "Militants launched it overnight."),
+        ("a1", "Three US soldiers killed in drone strike on Jordan base Tower 22", "The drone struck overnight."),
+        ("a2", "Harbour authority in Aqaba reopens the northern quay after storm repairs", ""),
+        ("b2", "Drone strike on Jordan base Tower 22 kills three US soldiers", "It hit the base overnight."),
+        ("a3", "US strikes militia sites in Iraq and Syria in answer to the Tower 22 attack", "Dozens of targets."),
+        ("b3", "Aqaba port traffic back to normal as northern quay reopens", ""),
+    ]
+    items = [parse.build_item(key, None, title, summary, published, published) for key, title, summary in texts]
+    assert all(items)
+    service.sync_config(settings, engine, published)
+    kit_a, kit_b = make_toolkit(settings, classifier), make_toolkit(settings, classifier)
+
+    def put(kit: Any, item: Any) -> None:
+        with Session(engine) as session, session.begin():
+            ingest(session, kit, None, "outlet", [item], published)
+
+    for kit, item in zip((kit_b, kit_a, kit_a, kit_b, kit_a), items):
+        put(kit, item)
+    with engine.connect() as c:
+        first_id = c.execute(text("SELECT id FROM item WHERE title LIKE 'Drone strike hits%'")).scalar_one()
+    with Session(engine) as session, session.begin():  # an analyst relabels one member of B's cached story
+        store.add_correction(session, first_id, "other", published)
+        story_store.refresh_story_of_item(session, first_id)
+
+    def assert_cache_is_current() -> dict[int, Any]:
+        index = kit_b.cache["index"]
+        with Session(engine) as session:
+            fresh = story_store.load_clusters(session, index.start, index.end)  # type: ignore[attr-defined]
+        assert _as_loaded(index.clusters) == _as_loaded(fresh)  # type: ignore[attr-defined]
+        return {m.item_id: m for c in index.clusters for m in c.members}  # type: ignore[attr-defined]
+
+    put(kit_b, items[5])  # B catches up before placing this one
+    members = assert_cache_is_current()
+    assert members[first_id].label == "other" and members[first_id].confidence == 1.0
+    aqaba = make_settings(theatres=[*theatres, {"id": "aqaba", "name": "Aqaba", "terms": ["aqaba"]}])
+    service.sync_config(aqaba, engine, published)  # new theatre terms re-place the stored items
+    put(
+        kit_b,
+        parse.build_item("b4", None, "Aqaba quay reopening draws cruise operators back", "", published, published),
+    )
+    assert_cache_is_current()
+    assert any("aqaba" in m.theatres for m in assert_cache_is_current().values())

@@ -194,10 +194,18 @@ class ClusterIndex:
         if cluster is None:
             return False
         fresh = {m.item_id: m for m in members}
-        merged = [m for m in cluster.members if m.item_id not in fresh] + list(fresh.values())
+        replaced = fresh.keys() & {m.item_id for m in cluster.members}  # relabelled or re-placed members
+        merged = [m for m in cluster.members if m.item_id not in replaced] + list(fresh.values())
         merged.sort(key=lambda m: (m.published, m.item_id))
-        first = merged[0].published if merged else cluster.first
-        self.replace(Cluster(story_id, first, group, {t for m in merged for t in m.theatres}, merged))
+        leaders = self.params.leaders
+        same_leaders = [m.item_id for m in merged[:leaders]] == [m.item_id for m in cluster.members[:leaders]]
+        if same_leaders and not replaced:  # only new members behind the leaders: its index words stand
+            cluster.members, cluster.group = merged, group
+            cluster.theatres.update(t for m in fresh.values() for t in m.theatres)
+            cluster.first = min(cluster.first, merged[0].published) if merged else cluster.first
+        else:
+            first = merged[0].published if merged else cluster.first
+            self.replace(Cluster(story_id, first, group, {t for m in merged for t in m.theatres}, merged))
         return True
 
     def _index(self, cluster: Cluster, member: Member) -> None:
@@ -240,9 +248,13 @@ def assign(items: Sequence[Member], index: ClusterIndex) -> dict[int, Cluster]:
     return placed
 
 
-def story_label(members: Sequence[Member]) -> str:
-    """The label of the member the model was surest of (ties: the earliest)."""
-    return max(members, key=lambda m: (m.confidence, -m.published.timestamp(), -m.item_id)).label
+def lead_member(members: Sequence[Member]) -> Member:
+    """The member the model was surest of (ties: the earliest): it gives a story its label and title.
+
+    Two linear passes without a per-member key tuple: stories can hold thousands of members and this
+    runs for every story a batch touches."""
+    top = max(m.confidence for m in members)
+    return min((m for m in members if m.confidence == top), key=lambda m: (m.published, m.item_id))
 
 
 # ----------------------------------------------------------------------------- running tallies

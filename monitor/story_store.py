@@ -29,7 +29,7 @@ from monitor.schema import (
     as_utc,
 )
 from monitor.store import get_meta, save_theatres, set_meta
-from monitor.stories import Cluster, Link, Member, StorySketch, label_group, signature, story_label
+from monitor.stories import Cluster, Link, Member, StorySketch, label_group, lead_member, signature
 
 
 def _members(session: Session, story_ids: Sequence[int]) -> dict[int, list[Member]]:
@@ -164,10 +164,8 @@ def _refresh_stories(session: Session, touched: dict[int, Cluster], generation: 
     """Bring the touched stories' label, times, size, title and theatres up to date (three queries in all)."""
     ids = sorted(touched)
     stories = {int(s.id or 0): s for s in session.exec(select(Story).where(col(Story.id).in_(ids)))}
-    best = {
-        sid: max(c.members, key=lambda m: (m.confidence, -m.published.timestamp(), -m.item_id)).item_id
-        for sid, c in touched.items()
-    }
+    lead = {sid: lead_member(c.members) for sid, c in touched.items()}
+    best = {sid: m.item_id for sid, m in lead.items()}
     titles = dict(session.execute(select(Item.id, Item.title).where(col(Item.id).in_(list(best.values())))).all())
     known: dict[int, set[str]] = {}
     for sid, theatre in session.execute(
@@ -178,7 +176,7 @@ def _refresh_stories(session: Session, touched: dict[int, Cluster], generation: 
     for sid in ids:
         story, cluster = stories[sid], touched[sid]
         story.generation = generation
-        story.label = story_label(cluster.members)
+        story.label = lead[sid].label
         story.first_at = min(m.published for m in cluster.members)
         story.last_at = max(m.published for m in cluster.members)
         story.n_items = len(cluster.members)

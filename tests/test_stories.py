@@ -15,7 +15,18 @@ from sqlmodel import Session, select
 from monitor import schema, series, service
 from monitor.backfill import Record
 from monitor.classify import Classifier, Document
-from monitor.stories import Idf, find_tally, is_tally_item, signature, similarity
+from monitor.stories import (
+    Cluster,
+    ClusterIndex,
+    Idf,
+    Member,
+    StoryParams,
+    find_tally,
+    is_tally_item,
+    lead_member,
+    signature,
+    similarity,
+)
 from monitor.training import read_corpus, train_model
 
 NOW = datetime(2024, 2, 1, tzinfo=UTC)
@@ -224,3 +235,39 @@ def test_similarity_weights_rare_words() -> None:
     b = signature("Erbil base hit by drone", "")
     c = signature("Drone attack on Tanf base", "")
     assert similarity(a, b, idf) > similarity(a, c, idf)
+
+
+def _m(item_id: int, hour: int, words: str, label: str = "attack", confidence: float = 0.8) -> Member:
+    at = datetime(2024, 1, 20, hour, tzinfo=UTC)
+    return Member(item_id, at, label, confidence, ("jordan",), frozenset(words.split()))
+
+
+def test_cached_story_takes_in_members_written_elsewhere() -> None:
+    """Members behind the leaders join in place; an earlier member or a relabel rebuilds the entry."""
+    idf = Idf.from_counts({"tower": 1, "drone": 50, "quay": 1}, 100)
+    params = StoryParams(leaders=2)
+    start, end = datetime(2024, 1, 19, tzinfo=UTC), datetime(2024, 1, 22, tzinfo=UTC)
+    story = Cluster(
+        7, datetime(2024, 1, 20, 9, tzinfo=UTC), "attack", {"jordan"}, [_m(1, 9, "tower"), _m(2, 10, "tower")]
+    )
+    index = ClusterIndex([story], idf, params, start, end)
+
+    assert index.update(7, "attack", [_m(3, 12, "quay drone")])
+    assert [m.item_id for m in story.members] == [1, 2, 3] and index.clusters == [story]
+    assert index.candidates(_m(9, 13, "quay")) == []  # a follower's words do not find the story
+
+    assert index.update(7, "attack", [_m(4, 8, "quay")])  # a new earliest report becomes a leader
+    (rebuilt,) = index.clusters
+    assert [m.item_id for m in rebuilt.members] == [4, 1, 2, 3] and rebuilt.first.hour == 8
+    assert index.candidates(_m(9, 13, "quay")) == [rebuilt]
+
+    assert index.update(7, "other", [_m(2, 10, "tower", "other", 1.0)])  # an analyst relabelled item 2
+    (relabelled,) = index.clusters
+    assert {m.item_id: m.label for m in relabelled.members}[2] == "other" and relabelled.group == "other"
+    assert lead_member(relabelled.members).item_id == 2
+    assert not index.update(99, "attack", [_m(5, 9, "tower")])  # not cached here: the caller loads it
+
+
+def test_lead_member_is_the_surest_then_the_earliest() -> None:
+    members = [_m(3, 11, "a", confidence=0.9), _m(2, 10, "b", confidence=0.9), _m(1, 12, "c", confidence=0.5)]
+    assert lead_member(members).item_id == 2

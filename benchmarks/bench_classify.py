@@ -1,4 +1,5 @@
-"""Classifier throughput: items per second in batch on one core, with and without evidence.
+"""Classifier throughput: items per second in batch on one core, with and without evidence; then the
+optional ``embed`` backend (MiniLM sentence embeddings) on one and on two threads, when it is installed.
 
 Prints a table. Run: .venv/bin/python benchmarks/bench_classify.py
 """
@@ -35,6 +36,24 @@ def main() -> None:
     print(f"{'probabilities only':<34}{rate(model.probabilities, docs):>12,.0f}")
     print(f"{'predict, no evidence':<34}{rate(lambda d: model.predict(d, evidence=0), docs):>12,.0f}")
     print(f"{'predict with 3 evidence phrases':<34}{rate(model.predict, docs):>12,.0f}")
+    embed_rows(docs[:2000])
+
+
+def embed_rows(docs: list) -> None:
+    from monitor.embed import Embedder
+
+    path = ROOT / "models" / "classifier-embed.npz"
+    if not path.exists() or not Embedder.available():
+        print("embed backend: not measured (no model or the 'embed' extra is not installed)")
+        return
+    model = Classifier.load(path)
+    print(f"\nembed backend {model.version}, {len(docs):,} items (title + summary)")
+    print(f"{'mode':<34}{'items/s':>12}")
+    for threads in (1, 2):
+        model.embedder = Embedder(threads=threads)
+        model.probabilities(docs[:8])  # load the model outside the timing
+        label = f"predict, {threads} thread{'s' if threads > 1 else ''}"
+        print(f"{label:<34}{rate(lambda d: model.predict(d), docs, repeats=1):>12,.0f}")
 
 
 if __name__ == "__main__":

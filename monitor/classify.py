@@ -96,6 +96,8 @@ _HOSTILE_NOUNS = frozenset(
 
 def answers_an_attack(words: list[str], reach: int = 8) -> bool:
     """A response word followed within ``reach`` words by an attack noun: "in response to the attacks on..."."""
+    if _ANSWERING.isdisjoint(words):  # the usual case, decided in C
+        return False
     for i, word in enumerate(words):
         if word in _ANSWERING and not _HOSTILE_NOUNS.isdisjoint(words[i + 1 : i + 1 + reach]):
             return True
@@ -104,8 +106,7 @@ def answers_an_attack(words: list[str], reach: int = 8) -> bool:
 
 def cues(terms: list[str]) -> set[str]:
     """Names of the cue lexicons that these words or bigrams touch."""
-    index = _CUE_INDEX
-    return {index[t] for t in terms if t in index}
+    return set(map(_CUE_INDEX.__getitem__, _CUE_INDEX.keys() & terms))
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,12 @@ def features(doc: Document) -> set[str]:
     """The sparse binary features of one item (see the module docstring)."""
     title_words, summary_words = tokens(doc.title[:MAX_CHARS]), tokens(doc.summary[:MAX_CHARS])
     words = title_words + summary_words
-    pairs = [f"{a} {b}" for a, b in zip(words, words[1:])]
+    pairs = list(map(" ".join, zip(words, words[1:])))  # C-level loops throughout: this runs per item
     cut = len(title_words)
     title_terms = title_words + pairs[: max(cut - 1, 0)]
     found = set(words)
     found.update(pairs)
-    found.update(["T:" + t for t in title_terms])
+    found.update(map("T:".__add__, title_terms))
     found.update(["S:" + w[:5] for w in words if len(w) > 5])
     found.update(["CT:" + name for name in cues(title_terms)])
     found.update(["CS:" + name for name in cues(summary_words + pairs[cut:])])
@@ -210,19 +211,21 @@ class Classifier:
         return str(self.meta.get("version", "unversioned"))
 
     def _matrix(self, docs: Sequence[Document]) -> tuple[Any, list[list[int]]]:
+        """Rows of L2-normalised binary features, and each row's feature indices (for evidence)."""
         from scipy.sparse import csr_matrix
 
-        indptr, indices, data, per_doc = [0], [], [], []
-        lookup = self.vocabulary.get
-        for doc in docs:
-            found = [i for i in map(lookup, features(doc)) if i is not None]
-            weight = 1.0 / math.sqrt(len(found)) if found else 0.0
-            indices.extend(found)
-            data.extend([weight] * len(found))
-            indptr.append(len(indices))
-            per_doc.append(found)
+        indices: list[int] = []
+        sizes = np.zeros(len(docs), dtype=np.int64)
+        known, index = self.vocabulary.keys(), self.vocabulary.__getitem__
+        for row, doc in enumerate(docs):
+            before = len(indices)
+            indices.extend(map(index, known & features(doc)))  # the set intersection runs in C
+            sizes[row] = len(indices) - before
+        indptr = np.concatenate(([0], np.cumsum(sizes)))
+        data = np.repeat(1.0 / np.sqrt(np.maximum(sizes, 1)), sizes)
+        per_doc = [indices[a:b] for a, b in zip(indptr[:-1].tolist(), indptr[1:].tolist())]
         shape = (len(docs), len(self.vocabulary))
-        return csr_matrix((np.array(data, dtype=np.float64), indices, indptr), shape=shape), per_doc
+        return csr_matrix((data, np.array(indices, dtype=np.int64), indptr), shape=shape), per_doc
 
     def probabilities(self, docs: Sequence[Document]) -> np.ndarray:
         """One row per document, one column per label, rows summing to 1."""
@@ -233,15 +236,18 @@ class Classifier:
             return []
         scores, per_doc = self._scores(docs)
         probs = _softmax(scores)
-        return [self._prediction(doc, row, found, evidence) for doc, row, found in zip(docs, probs, per_doc)]
+        rows = np.round(probs, 4).tolist()  # whole-batch numpy work: this path must stay fast
+        best = np.argmax(probs, axis=1).tolist()
+        return [
+            self._prediction(doc, row, label, found, evidence)
+            for doc, row, label, found in zip(docs, rows, best, per_doc)
+        ]
 
-    def _prediction(self, doc: Document, row: np.ndarray, found: list[int], evidence: int) -> Prediction:
-        scores = {label: round(float(p), 4) for label, p in zip(self.labels, row)}
+    def _prediction(self, doc: Document, row: list[float], best: int, found: list[int], evidence: int) -> Prediction:
         if not (doc.title.strip() or doc.summary.strip()):
             return Prediction("other", _certain("other", self.labels), (), "empty text")
-        best = int(np.argmax(row))
         note = "few known words: low confidence" if len(found) < 3 else ""
-        return Prediction(self.labels[best], scores, self.explain(best, found, evidence), note)
+        return Prediction(self.labels[best], dict(zip(self.labels, row)), self.explain(best, found, evidence), note)
 
     def explain(self, label_index: int, found: list[int], top: int = 3) -> tuple[str, ...]:
         """Features that favour ``label_index`` over the mean of the other labels, strongest first."""
@@ -251,10 +257,11 @@ class Classifier:
         if margins is None:
             others = (self.coef.sum(axis=0, keepdims=True) - self.coef) / max(len(self.labels) - 1, 1)
             margins = self.meta["_margins"] = self.coef - others
-        row = margins[label_index]
-        ranked = sorted(found, key=lambda i: (-row[i], i))[:top]
+        ids = np.asarray(found)
+        values = margins[label_index][ids]
+        order = np.lexsort((ids, -values))[:top]  # strongest first, ties by feature index
         names = self._names()
-        return tuple(_describe(names[i]) for i in ranked if row[i] > 0)
+        return tuple(_describe(names[ids[k]]) for k in order.tolist() if values[k] > 0)
 
     def _names(self) -> list[str]:
         cached = self.meta.get("_names")

@@ -170,6 +170,11 @@ class ReportConfig(_Section):
 class ClassifierConfig(_Section):
     model_dir: str = Field("models", description="Folder holding the trained classifier and its card.")
     seeds_dir: str = Field("seeds", description="Folder holding the labelled seed corpus for training.")
+    eval_dir: str = Field(
+        "",
+        description="Folder of labelled CSVs that `monitor train` measures each model on for its card "
+        "(empty: ../shared/eval beside the checkout, when present).",
+    )
     backend: Literal["sparse", "embed"] = Field(
         "sparse",
         description="sparse: word features, fast (the default); embed: adds MiniLM sentence embeddings, "

@@ -138,9 +138,10 @@ def score(classifier: Classifier, documents: Sequence[Document], truth: Sequence
     return replace(result, items_per_second=len(documents) / elapsed if elapsed > 0 else 0.0)
 
 
-def eval_files() -> list[Path]:
-    """The outside evaluation sets beside a checkout (``../shared/eval``), when present."""
-    folder = project_dir("").parent / "shared" / "eval"
+def eval_files(settings: Settings) -> list[Path]:
+    """The outside evaluation sets: ``classifier.eval_dir``, else ``../shared/eval`` beside a checkout."""
+    configured = settings.classifier.eval_dir
+    folder = Path(configured).expanduser() if configured else project_dir("").parent / "shared" / "eval"
     return sorted(folder.glob("*.csv")) if folder.is_dir() else []
 
 
@@ -293,7 +294,9 @@ def choose_model(
     return best[1]
 
 
-def measure(model: Classifier, corpus: Sequence[Example], say: Callable[[str], None]) -> Measured:
+def measure(
+    model: Classifier, corpus: Sequence[Example], files: Sequence[Path], say: Callable[[str], None]
+) -> Measured:
     if model.backend == "embed":  # time it as it runs in service: no remembered texts, model already loaded
         from monitor.embed import Embedder
 
@@ -302,7 +305,7 @@ def measure(model: Classifier, corpus: Sequence[Example], say: Callable[[str], N
     _, test = split(corpus)
     held_out = score(model, [e.document for e in test], [e.label for e in test])
     outside = {}
-    for file in eval_files():
+    for file in files:
         say(f"measuring {model.backend} on {file.name} …")
         outside[file.name] = score_file(model, file)
     return Measured(model, held_out, outside)
@@ -325,7 +328,7 @@ def retrain(
     for name in BACKENDS:
         other = model if name == backend else _saved(settings, name, say)
         if other is not None:
-            measured[name] = measure(other, corpus, say)
+            measured[name] = measure(other, corpus, eval_files(settings), say)
     card = model_path(settings, backend).parent / "CARD.md"
     write_card(card, corpus, measured)
     return model, card

@@ -145,7 +145,8 @@ def test_relabel_overrides_and_joins_training(
     write_config, tmp_path: Path, project_copy: Path, database_url: str
 ) -> None:
     model_dir = tmp_path / "fresh-model"
-    config = write_config(classifier={"model_dir": str(model_dir), "seeds_dir": str(project_copy / "seeds")})
+    classifier = {"model_dir": str(model_dir), "seeds_dir": str(project_copy / "seeds"), "eval_dir": str(tmp_path)}
+    config = write_config(classifier=classifier)  # eval_dir: no outside sets to measure, so training stays quick
     archive = tmp_path / "a.jsonl"
     archive.write_text(
         json.dumps({"title": "Fishermen report a record sardine haul", "published": "2024-01-02"}) + "\n"

@@ -68,9 +68,16 @@ def test_missing_extra_is_a_clear_model_error(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_cli_embed_backend_trains_on_first_use_and_card_shows_both(write_config, tmp_path: Path, project_copy) -> None:
-    model_dir = tmp_path / "models"
-    seeds = str(project_copy / "seeds")
-    config = write_config(classifier={"model_dir": str(model_dir), "seeds_dir": seeds, "backend": "embed"})
+    model_dir, outside = tmp_path / "models", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "mini_eval.csv").write_text(
+        "title,label\nRebels shell the airport for a second night,attack\n"
+        "Both armies agree to pull back from the river line,de-escalation\n"
+        "Central bank holds interest rates steady,other\n",
+        encoding="utf-8",
+    )
+    classifier = {"model_dir": str(model_dir), "seeds_dir": str(project_copy / "seeds"), "backend": "embed"}
+    config = write_config(classifier={**classifier, "eval_dir": str(outside)})
     first = run_cli("classify", "Army shells rebel positions near the town", "--json", "--config", str(config),
                     cwd=tmp_path, timeout=300)  # fmt: skip
     assert first.returncode == 0, first.stderr
@@ -81,6 +88,7 @@ def test_cli_embed_backend_trains_on_first_use_and_card_shows_both(write_config,
     card = (model_dir / "CARD.md").read_text(encoding="utf-8")
     assert "### `sparse`" in card and "### `embed`" in card
     assert "| sparse | held-out split (ours) |" in card and "| embed | held-out split (ours) |" in card
+    assert "| sparse | mini_eval.csv | 3 |" in card and "| embed | mini_eval.csv | 3 |" in card
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped embed model")

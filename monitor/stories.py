@@ -23,6 +23,7 @@ lot. Assignment is deterministic: items are taken in (published, id) order.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -113,6 +114,10 @@ class Member:
     words: frozenset[str]
 
 
+def _time_order(member: Member) -> tuple[datetime, int]:
+    return member.published, member.item_id
+
+
 @dataclass
 class Cluster:
     """A story being built: ``story_id`` is None until stored."""
@@ -134,10 +139,14 @@ class Cluster:
         leaders = self.members[: params.leaders]
         return max((match_score(item.words, m.words, idf, params) for m in leaders), default=0.0)
 
-    def add(self, item: Member) -> None:
-        self.members.append(item)
+    def add(self, item: Member) -> int:
+        """Take in a member, keeping members in time order (as a reload from the database has them, so
+        every process sees the same leaders); return its position."""
+        position = bisect.bisect_right(self.members, (item.published, item.item_id), key=_time_order)
+        self.members.insert(position, item)
         self.theatres.update(item.theatres)
         self.first = min(self.first, item.published)
+        return position
 
 
 class ClusterIndex:
@@ -196,7 +205,7 @@ class ClusterIndex:
         fresh = {m.item_id: m for m in members}
         replaced = fresh.keys() & {m.item_id for m in cluster.members}  # relabelled or re-placed members
         merged = [m for m in cluster.members if m.item_id not in replaced] + list(fresh.values())
-        merged.sort(key=lambda m: (m.published, m.item_id))
+        merged.sort(key=_time_order)
         leaders = self.params.leaders
         same_leaders = [m.item_id for m in merged[:leaders]] == [m.item_id for m in cluster.members[:leaders]]
         if same_leaders and not replaced:  # only new members behind the leaders: its index words stand
@@ -224,8 +233,7 @@ class ClusterIndex:
         return list(seen.values())
 
     def grow(self, cluster: Cluster, item: Member) -> None:
-        cluster.add(item)
-        if len(cluster.members) <= self.params.leaders:
+        if cluster.add(item) < self.params.leaders:  # a new leader: findable by its words too
             self._index(cluster, item)
 
 

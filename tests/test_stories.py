@@ -271,3 +271,16 @@ def test_cached_story_takes_in_members_written_elsewhere() -> None:
 def test_lead_member_is_the_surest_then_the_earliest() -> None:
     members = [_m(3, 11, "a", confidence=0.9), _m(2, 10, "b", confidence=0.9), _m(1, 12, "c", confidence=0.5)]
     assert lead_member(members).item_id == 2
+
+
+def test_a_late_report_of_an_earlier_hour_becomes_a_leader_as_a_reload_would_have_it() -> None:
+    idf = Idf.from_counts({"tower": 1, "quay": 1, "harbour": 1}, 100)
+    t9 = datetime(2024, 1, 20, 9, tzinfo=UTC)
+    story = Cluster(7, t9, "attack", {"jordan"}, [_m(1, 9, "tower"), _m(2, 10, "tower")])
+    index = ClusterIndex([story], idf, StoryParams(leaders=2), t9.replace(day=19), t9.replace(day=22))
+    index.grow(story, _m(3, 8, "quay"))  # fetched late, published first
+    assert [m.item_id for m in story.members] == [3, 1, 2] and story.first.hour == 8
+    assert index.candidates(_m(9, 13, "quay")) == [story]
+    index.grow(story, _m(4, 12, "harbour"))  # behind the leaders: its words do not find the story
+    assert [m.item_id for m in story.members] == [3, 1, 2, 4]
+    assert index.candidates(_m(9, 13, "harbour")) == []

@@ -208,10 +208,9 @@ class ClusterIndex:
         merged.sort(key=_time_order)
         leaders = self.params.leaders
         same_leaders = [m.item_id for m in merged[:leaders]] == [m.item_id for m in cluster.members[:leaders]]
-        if same_leaders and not replaced:  # only new members behind the leaders: its index words stand
+        if same_leaders and not replaced:  # only new members behind the leaders: its words and first time stand
             cluster.members, cluster.group = merged, group
             cluster.theatres.update(t for m in fresh.values() for t in m.theatres)
-            cluster.first = min(cluster.first, merged[0].published) if merged else cluster.first
         else:
             first = merged[0].published if merged else cluster.first
             self.replace(Cluster(story_id, first, group, {t for m in merged for t in m.theatres}, merged))

@@ -165,8 +165,8 @@ def _refresh_stories(session: Session, touched: dict[int, Cluster], generation: 
     ids = sorted(touched)
     stories = {int(s.id or 0): s for s in session.exec(select(Story).where(col(Story.id).in_(ids)))}
     lead = {sid: lead_member(c.members) for sid, c in touched.items()}
-    best = {sid: m.item_id for sid, m in lead.items()}
-    titles = dict(session.execute(select(Item.id, Item.title).where(col(Item.id).in_(list(best.values())))).all())
+    lead_ids = [m.item_id for m in lead.values()]
+    titles = dict(session.execute(select(Item.id, Item.title).where(col(Item.id).in_(lead_ids))).all())
     known: dict[int, set[str]] = {}
     for sid, theatre in session.execute(
         select(StoryTheatre.story_id, StoryTheatre.theatre_id).where(col(StoryTheatre.story_id).in_(ids))
@@ -180,7 +180,7 @@ def _refresh_stories(session: Session, touched: dict[int, Cluster], generation: 
         story.first_at = min(m.published for m in cluster.members)
         story.last_at = max(m.published for m in cluster.members)
         story.n_items = len(cluster.members)
-        story.title = titles.get(best[sid], story.title)
+        story.title = titles.get(lead[sid].item_id, story.title)
         session.add(story)
         session.add_all(
             StoryTheatre(story_id=sid, theatre_id=t) for t in sorted(cluster.theatres - known.get(sid, set()))

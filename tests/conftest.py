@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -28,6 +29,14 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 # A PostgreSQL server for the PostgreSQL variant of the storage tests (``.ci/run`` starts one and sets this).
 POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgresql"]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up on purpose (the hostile-feed tests) are expected: no traceback for them."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -67,7 +76,7 @@ class FeedServer:
                     return
                 server.answer(self, route)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()

@@ -249,7 +249,7 @@ def tune_bias(classifier: Classifier, documents: Sequence[Document], truth: Sequ
     Training data is balanced by design while real feeds are mostly "other"; the offsets move the
     decision boundaries to the class balance of real news without touching the learned weights.
     ``benchmarks/bench_offsets.py`` checks on the development set alone (chosen on one half, scored
-    on the other) that they help, and that averaging searches over bootstrap resamples does not.
+    on the other) that they help; averaging searches over bootstrap resamples was no clear gain.
     """
     log_p = np.log(np.maximum(classifier.probabilities(documents), 1e-12))
     return _search_offsets(log_p, np.array([LABELS.index(label) for label in truth]))

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from monitor.classify import LABELS, Classifier
+from monitor.metrics import macro_f1_of_indices
 from monitor.tables import read_rows
-from monitor.training import _macro_f1, _search_offsets
+from monitor.training import search_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def bagged(log_p: np.ndarray, target: np.ndarray, bags: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     draws = [rng.integers(0, len(target), len(target)) for _ in range(bags)]
-    return np.mean([_search_offsets(log_p[rows], target[rows]) for rows in draws], axis=0)
+    return np.mean([search_offsets(log_p[rows], target[rows]) for rows in draws], axis=0)
 
 
 def main() -> None:
@@ -45,7 +46,7 @@ def main() -> None:
     target = np.array([LABELS.index(str(r.label)) for r in rows])
     methods = {
         "no offsets": lambda lp, t: np.zeros(len(LABELS)),
-        "one search": _search_offsets,
+        "one search": search_offsets,
         "mean of 15 bootstrap searches": lambda lp, t: bagged(lp, t, 15),
     }
     scores: dict[str, list[float]] = {name: [] for name in methods}
@@ -56,7 +57,9 @@ def main() -> None:
         for tune, test in (halves, halves[::-1]):
             for name, choose in methods.items():
                 offsets = choose(log_p[tune], target[tune])
-                scores[name].append(_macro_f1(target[test], np.argmax(log_p[test] + offsets, axis=1)))
+                scores[name].append(
+                    macro_f1_of_indices(target[test], np.argmax(log_p[test] + offsets, axis=1), len(LABELS))
+                )
     print(f"model {model.version}; {args.dev.name}: {len(target)} items, {args.splits} random halvings x 2")
     print(f"{'offsets chosen by':<36}{'macro-F1 on the other half':>28}{'sd':>8}")
     for name, values in scores.items():

@@ -22,7 +22,7 @@ import numpy as np
 from monitor.classify import LABELS, Classifier, Document, fit
 from monitor.config import Settings, data_path, project_dir
 from monitor.errors import InputError, ModelError
-from monitor.metrics import Evaluation, evaluate
+from monitor.metrics import Evaluation, evaluate, macro_f1_of_indices
 
 MODEL_FILES = {"sparse": "classifier.npz", "embed": "classifier-embed.npz"}
 BACKENDS = tuple(MODEL_FILES)
@@ -252,10 +252,10 @@ def tune_bias(classifier: Classifier, documents: Sequence[Document], truth: Sequ
     on the other) that they help; averaging searches over bootstrap resamples was no clear gain.
     """
     log_p = np.log(np.maximum(classifier.probabilities(documents), 1e-12))
-    return _search_offsets(log_p, np.array([LABELS.index(label) for label in truth]))
+    return search_offsets(log_p, np.array([LABELS.index(label) for label in truth]))
 
 
-def _search_offsets(log_p: np.ndarray, target: np.ndarray) -> np.ndarray:
+def search_offsets(log_p: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Coordinate search over ``OFFSET_GRID``, three rounds, for the offsets with the best macro-F1."""
     best, best_score = np.zeros(len(LABELS)), -1.0
     for _ in range(3):
@@ -263,20 +263,10 @@ def _search_offsets(log_p: np.ndarray, target: np.ndarray) -> np.ndarray:
             for value in OFFSET_GRID:
                 trial = best.copy()
                 trial[j] = value
-                result = _macro_f1(target, np.argmax(log_p + trial, axis=1))
+                result = macro_f1_of_indices(target, np.argmax(log_p + trial, axis=1), len(LABELS))
                 if result > best_score + 1e-9:
                     best, best_score = trial, result
     return best
-
-
-def _macro_f1(target: np.ndarray, predicted: np.ndarray) -> float:
-    """``metrics.evaluate(...).macro_f1`` on label indices, in numpy (the offset search calls it often)."""
-    k = len(LABELS)
-    confusion = np.bincount(target * k + predicted, minlength=k * k).reshape(k, k)
-    hits, support, claimed = np.diag(confusion), confusion.sum(axis=1), confusion.sum(axis=0)
-    present = support > 0
-    f1 = 2 * hits / np.maximum(support + claimed, 1)
-    return float(f1[present].mean()) if present.any() else 0.0
 
 
 def choose_model(
@@ -342,11 +332,11 @@ def retrain(
     corpus = read_corpus(data_path(settings.classifier.seeds_dir) / "labelled")
     model = choose_model(corpus, corrections, tune_on, say, backend)
     model.save(model_path(settings, backend))
-    measured = {}
+    measured, files = {}, eval_files(settings)
     for name in BACKENDS:
         other = model if name == backend else _saved(settings, name, say)
         if other is not None:
-            measured[name] = measure(other, corpus, eval_files(settings), say)
+            measured[name] = measure(other, corpus, files, say)
     card = model_path(settings, backend).parent / "CARD.md"
     write_card(card, corpus, measured)
     return model, card

@@ -189,18 +189,19 @@ def test_shipped_model_meets_its_held_out_floor() -> None:
 def test_offset_search_scores_as_evaluate_does_and_improves_its_set() -> None:
     """The numpy macro-F1 inside the offset search equals ``metrics.evaluate``'s (labels absent from the truth
     left out), and on a mostly-"other" set the offsets it picks beat no offsets."""
-    from monitor.metrics import evaluate
-    from monitor.training import _macro_f1, _search_offsets
+    from monitor.metrics import evaluate, macro_f1_of_indices
+    from monitor.training import search_offsets
 
     rng = np.random.default_rng(3)
     for n, labels_present in ((200, 4), (57, 3), (9, 2)):
         target = rng.integers(0, labels_present, n)
         predicted = rng.integers(0, 4, n)
         expected = evaluate([LABELS[i] for i in target], [LABELS[i] for i in predicted], LABELS).macro_f1
-        assert _macro_f1(target, predicted) == pytest.approx(expected)
+        assert macro_f1_of_indices(target, predicted, len(LABELS)) == pytest.approx(expected)
     target = rng.integers(0, 4, 300)
     target[:200] = 3  # mostly "other", like real news
     log_p = np.log(rng.dirichlet(np.ones(4), 300))
     log_p[np.arange(300), target] += 0.3  # an informative but imbalanced scorer
-    offsets = _search_offsets(log_p, target)
-    assert _macro_f1(target, np.argmax(log_p + offsets, axis=1)) > _macro_f1(target, np.argmax(log_p, axis=1))
+    offsets = search_offsets(log_p, target)
+    with_offsets = macro_f1_of_indices(target, np.argmax(log_p + offsets, axis=1), len(LABELS))
+    assert with_offsets > macro_f1_of_indices(target, np.argmax(log_p, axis=1), len(LABELS))

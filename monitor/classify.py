@@ -5,7 +5,9 @@ headline and its summary: word unigrams and bigrams of the whole text, the
 same again for the title alone (the codebook judges "from the title first"),
 five-letter word stems, and a handful of cue patterns for the codebook's
 decision points (response framing, threats, tallies, talks).  Features are
-L2-normalised per item.  Training uses scikit-learn; prediction uses only the
+L2-normalised per item.  Before tokenising, text is lower-cased and the house
+spellings of a few deciding compounds are made one ("cease-fire" and
+"ceasefire", "air strike" and "airstrike", "U.S." and "US").  Training uses scikit-learn; prediction uses only the
 exported weights (numpy + scipy.sparse), so a saved model is a plain ``.npz``
 of arrays and strings: no pickle, nothing executable.
 
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,13 @@ MAX_CHARS = 2000
 FORMAT_VERSION = 2
 
 _TOKEN = re.compile(r"([^\W\d_]+)|\d+")  # a number matches without the group: it comes back as ""
+# Outlets spell the same compound three ways ("cease-fire", "ceasefire"; "air strike", "airstrike"); one form
+# each, so a model trained on one house style reads the others.  Only compounds that decide labels.
+_COMPOUND = re.compile(
+    r"\b(?:cease[- ]fire|air[- ]strike|counter[- ](?:attack|offensive|strike)|cyber[- ]attack|de-escalat)"
+)
+_COMPOUND_TRIGGERS = ("cease", "air strike", "air-strike", "counter", "cyber", "de-escalat")  # cheap tests first
+_ABBREVIATIONS = (("u.s.", "us "), ("u.n.", "un "), ("u.k.", "uk "))  # "U.S." -> the "us" of "US"
 _MONTHS = "january february march april may june july august september october november december"
 
 
@@ -55,8 +63,8 @@ _CUE_WORDS: dict[str, frozenset[str]] = {
         "threats ultimatum vow vowed vows warn warned warning warnings warns weighs"
     ),
     "talks": _words(
-        "accord agreement calm cease ceasefire de deal deescalation escalation exchange freed halt halted "
-        "halts mediated mediation mediator mediators negotiation negotiations negotiators pause paused "
+        "accord agreement calm cease ceasefire ceasefires de deal deescalate deescalation escalation exchange freed "
+        "halt halted halts mediated mediation mediator mediators negotiation negotiations negotiators pause paused "
         "pullback release released releases restraint suspend suspended suspends suspension swap talks "
         "truce withdraw withdrawal withdraws withdrew"
     ),
@@ -88,8 +96,8 @@ _CUE_INDEX: dict[str, str] = {
 
 _ANSWERING = frozenset("response retaliation reprisal revenge answer retribution".split())
 _HOSTILE_NOUNS = frozenset(
-    "attack attacks strike strikes killing killings raid raids ambush bombing bombings rocket rockets drone drones "
-    "shelling assault assaults barrage missile missiles".split()
+    "attack attacks strike strikes airstrike airstrikes counterattack killing killings raid raids ambush bombing "
+    "bombings rocket rockets drone drones shelling assault assaults barrage missile missiles".split()
 )
 
 
@@ -128,9 +136,25 @@ class Document:
     summary: str = ""
 
 
+def normalise(text: str) -> str:
+    """Lower case, with the spelling variants of a few compounds and abbreviations made one."""
+    text = text.lower()
+    for dotted, plain in _ABBREVIATIONS:
+        if dotted in text:
+            text = text.replace(dotted, plain)
+    for trigger in _COMPOUND_TRIGGERS:  # most texts have none: skip the regex (this runs twice per item)
+        if trigger in text:
+            return _COMPOUND.sub(_joined, text)
+    return text
+
+
+def _joined(match: re.Match[str]) -> str:
+    return match.group(0).replace("-", "").replace(" ", "")
+
+
 def tokens(text: str) -> list[str]:
-    """Lower-case words and numbers; every number becomes "0"."""
-    return [token or "0" for token in _TOKEN.findall(text.lower())]  # one regex pass
+    """Lower-case words and numbers of the normalised text; every number becomes "0"."""
+    return [token or "0" for token in _TOKEN.findall(normalise(text))]  # one regex pass
 
 
 def features(doc: Document) -> set[str]:
@@ -151,6 +175,16 @@ def features(doc: Document) -> set[str]:
     if answers_an_attack(summary_words):
         found.add("CS:answers-attack")
     return found
+
+
+def rows(indices: np.ndarray, sizes: np.ndarray, n_features: int) -> Any:
+    """A sparse matrix of L2-normalised binary rows, one per item, from its known feature indices
+    (``sizes[i]`` of them for item ``i``, in order): what training and prediction both score."""
+    from scipy.sparse import csr_matrix
+
+    data = np.repeat(1.0 / np.sqrt(np.maximum(sizes, 1)), sizes)
+    indptr = np.concatenate(([0], np.cumsum(sizes)))
+    return csr_matrix((data, indices, indptr), shape=(len(sizes), n_features))
 
 
 def _describe(feature: str) -> str:
@@ -210,9 +244,7 @@ class Classifier:
         return str(self.meta.get("version", "unversioned"))
 
     def _matrix(self, docs: Sequence[Document]) -> tuple[Any, list[list[int]]]:
-        """Rows of L2-normalised binary features, and each row's feature indices (for evidence)."""
-        from scipy.sparse import csr_matrix
-
+        """The rows of ``docs`` (see ``rows``) and each row's feature indices (for evidence)."""
         indices: list[int] = []
         sizes = np.zeros(len(docs), dtype=np.int64)
         known, index = self.vocabulary.keys(), self.vocabulary.__getitem__
@@ -220,11 +252,10 @@ class Classifier:
             before = len(indices)
             indices.extend(map(index, known & features(doc)))  # the set intersection runs in C
             sizes[row] = len(indices) - before
-        indptr = np.concatenate(([0], np.cumsum(sizes)))
-        data = np.repeat(1.0 / np.sqrt(np.maximum(sizes, 1)), sizes)
-        per_doc = [indices[a:b] for a, b in zip(indptr[:-1].tolist(), indptr[1:].tolist())]
-        shape = (len(docs), len(self.vocabulary))
-        return csr_matrix((data, np.array(indices, dtype=np.int64), indptr), shape=shape), per_doc
+        ids = np.array(indices, dtype=np.int64)
+        matrix = rows(ids, sizes, len(self.vocabulary))
+        bounds = matrix.indptr.tolist()
+        return matrix, [indices[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def probabilities(self, docs: Sequence[Document]) -> np.ndarray:
         """One row per document, one column per label, rows summing to 1."""
@@ -346,13 +377,10 @@ def fit(
         for f in found:
             counts[f] = counts.get(f, 0) + 1
     vocabulary = {f: i for i, f in enumerate(sorted(f for f, n in counts.items() if n >= min_count))}
-    indptr, indices, data = [0], [], []
-    for found in feature_sets:
-        known = sorted(vocabulary[f] for f in found if f in vocabulary)
-        indices.extend(known)
-        data.extend([1.0 / math.sqrt(len(known)) if known else 0.0] * len(known))
-        indptr.append(len(indices))
-    matrix = csr_matrix((data, indices, indptr), shape=(len(docs), len(vocabulary)))
+    per_doc = [sorted(vocabulary[f] for f in found if f in vocabulary) for found in feature_sets]
+    sizes = np.array([len(known) for known in per_doc], dtype=np.int64)
+    indices = np.array([i for known in per_doc for i in known], dtype=np.int64)
+    matrix = rows(indices, sizes, len(vocabulary))
     if embeddings is not None:
         matrix = hstack([matrix, csr_matrix(scale * np.asarray(embeddings, dtype=np.float64))], format="csr")
     target = np.array([LABELS.index(label) for label in labels])

@@ -11,7 +11,7 @@ import pytest
 from conftest import DATA, both_backends, run_cli, session_on
 
 from monitor import series
-from monitor.classify import LABELS, MAX_CHARS, Classifier, Document, fit
+from monitor.classify import LABELS, MAX_CHARS, Classifier, Document, features, fit, tokens
 from monitor.errors import ModelError
 from monitor.training import is_held_out, read_corpus, split, train_model
 
@@ -49,6 +49,45 @@ def test_non_english_does_not_crash_and_is_marked_low_confidence(mini: Classifie
         prediction = mini.predict([Document(text)])[0]
         assert prediction.label in LABELS
         assert prediction.note == "few known words: low confidence"
+
+
+def test_house_spellings_of_the_same_compound_read_alike() -> None:
+    """AP writes "cease-fire" and "U.S.", Reuters "ceasefire" and "US": one token each, so a model trained on
+    one house style reads the other; other hyphenated words keep their parts."""
+    assert (
+        tokens("U.S. and U.N. back Cease-fire")
+        == tokens("US and UN back ceasefire")
+        == ["us", "and", "un", "back", "ceasefire"]
+    )
+    assert tokens("air strikes; counter-offensive; cyber attack; De-escalation") == [
+        "airstrikes",
+        "counteroffensive",
+        "cyberattack",
+        "deescalation",
+    ]
+    assert tokens("Iran-backed fighters in a three-day battle") == [
+        "iran",
+        "backed",
+        "fighters",
+        "in",
+        "a",
+        "three",
+        "day",
+        "battle",
+    ]
+    hyphenated = features(Document("Sudan's warring sides begin a cease-fire", "The U.S. brokered it."))
+    joined = features(Document("Sudan's warring sides begin a ceasefire", "The US brokered it."))
+    assert hyphenated == joined
+
+
+def test_shipped_model_reads_an_ap_style_ceasefire_as_de_escalation() -> None:
+    model = Classifier.load(MODEL)
+    ap, reuters = (
+        Document("Israel and Hamas agree to a four-day cease-fire"),
+        Document("Israel and Hamas agree to a four-day ceasefire"),
+    )
+    assert np.array_equal(model.probabilities([ap]), model.probabilities([reuters]))
+    assert model.predict([ap])[0].label == "de-escalation"
 
 
 def test_training_is_deterministic_and_save_load_round_trips(mini: Classifier, tmp_path: Path) -> None:

@@ -226,7 +226,8 @@ def _card_row(backend: str, name: str, result: Evaluation) -> str:
 _SPARSE = (
     "multinomial logistic regression (scikit-learn, class-balanced) on L2-normalised binary features: "
     "word 1-2-grams of title+summary and of the title alone, 5-letter stems, codebook cue lexicons, "
-    "and a response-to-an-attack cue"
+    "and a response-to-an-attack cue; lower-cased text with house spellings of deciding compounds made one "
+    "(cease-fire/ceasefire, air strike/airstrike, U.S./US)"
 )
 METHODS = {
     "sparse": _SPARSE,

@@ -14,6 +14,10 @@ import numpy as np
 SIM_YEARS = 400  # simulated in-control years behind each CUSUM threshold
 
 
+MAX_MEAN = 1e9  # no daily count comes near: a larger mean is a failed fit
+MAX_ALPHA = 100.0
+
+
 def nb_sf(observed: float, mean: float, alpha: float) -> float:
     """P(X >= observed) for X ~ NB(mean, alpha); Poisson when alpha is ~0."""
     from scipy import stats
@@ -27,8 +31,12 @@ def nb_sf(observed: float, mean: float, alpha: float) -> float:
 
 
 def nb_ppf(q: float, mean: float, alpha: float) -> float:
+    """The ``q`` quantile; infinite for a mean or dispersion no count can be judged against (scipy's
+    search would run for minutes on them: a baseline fit that failed to converge gives such values)."""
     from scipy import stats
 
+    if not (math.isfinite(mean) and math.isfinite(alpha)) or mean > MAX_MEAN or alpha > MAX_ALPHA:
+        return math.inf
     if alpha < 1e-6:
         return float(stats.poisson.ppf(q, mean))
     n = 1.0 / alpha

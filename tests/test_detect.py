@@ -204,3 +204,15 @@ def test_weekly_report_keeps_alerts_that_survive_fdr() -> None:
     found = [SeriesDetection("t", "attack", series([0]), Result([strong, *weak]))]
     kept = control_discoveries(found, date(2024, 1, 1), date(2024, 1, 7))[0].result.alerts
     assert kept == [strong]
+
+
+def test_a_baseline_fit_that_diverged_cannot_stall_the_quantiles() -> None:
+    """A negative-binomial fit that failed to converge can return a dispersion of 1e8 or an absurd mean;
+    scipy's quantile search then runs for minutes (it stalled a demo). The quantile is infinite instead,
+    so no count is capped or flagged against such a baseline, and ordinary ones are unchanged."""
+    from monitor.nbstats import nb_ppf
+
+    assert nb_ppf(0.995, 5.0, 1e8) == float("inf")
+    assert nb_ppf(0.995, 1e15, 0.5) == float("inf")
+    assert nb_ppf(0.995, float("nan"), 0.5) == float("inf")
+    assert nb_ppf(0.995, 5.0, 0.5) == 21.0

@@ -1,15 +1,10 @@
 """The four-label classifier: fit, predict, explain.  Pure and deterministic.
 
-Method: a multinomial logistic regression over sparse binary features of a
-headline and its summary: word unigrams and bigrams of the whole text, the
-same again for the title alone (the codebook judges "from the title first"),
-five-letter word stems, and a handful of cue patterns for the codebook's
-decision points (response framing, threats, tallies, talks).  Features are
-L2-normalised per item.  Before tokenising, text is lower-cased and the house
-spellings of a few deciding compounds are made one ("cease-fire" and
-"ceasefire", "air strike" and "airstrike", "U.S." and "US").  Training uses scikit-learn; prediction uses only the
-exported weights (numpy + scipy.sparse), so a saved model is a plain ``.npz``
-of arrays and strings: no pickle, nothing executable.
+Method: a multinomial logistic regression over the sparse binary features of a
+headline and its summary (``monitor.features``: words, pairs, title words,
+stems, codebook cues), L2-normalised per item.  Training uses scikit-learn;
+prediction uses only the exported weights (numpy + scipy.sparse), so a saved
+model is a plain ``.npz`` of arrays and strings: no pickle, nothing executable.
 
 Evidence for a decision is the few features that pushed the predicted label
 hardest, printed as the words they stand for.
@@ -19,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,92 +22,10 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import ModelError
+from monitor.features import Document, describe, features
 
 LABELS: tuple[str, ...] = ("attack", "retaliation", "de-escalation", "other")
-MAX_CHARS = 2000
 FORMAT_VERSION = 2
-
-_TOKEN = re.compile(r"([^\W\d_]+)|\d+")  # a number matches without the group: it comes back as ""
-# Outlets spell the same compound three ways ("cease-fire", "ceasefire"; "air strike", "airstrike"); one form
-# each, so a model trained on one house style reads the others.  Only compounds that decide labels.
-_COMPOUND = re.compile(
-    r"\b(?:cease[- ]fire|air[- ]strike|counter[- ](?:attack|offensive|strike)|cyber[- ]attack|de-escalat)"
-)
-_COMPOUND_TRIGGERS = ("cease", "air strike", "air-strike", "counter", "cyber", "de-escalat")  # cheap tests first
-_ABBREVIATIONS = (("u.s.", "us "), ("u.n.", "un "), ("u.k.", "uk "))  # "U.S." -> the "us" of "US"
-_MONTHS = "january february march april may june july august september october november december"
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-def _phrases(text: str) -> frozenset[str]:
-    return frozenset(text.split("|"))
-
-
-# Cue lexicons for the codebook's decision points; matched on tokens and token bigrams (fast, no regex).
-_CUE_WORDS: dict[str, frozenset[str]] = {
-    "response": _words(
-        "avenge avenged avenging punitive reprisal reprisals retaliate retaliated retaliates retaliating "
-        "retaliation retaliatory retribution riposte"
-    ),
-    "threat": _words(
-        "mulls pledge pledged pledges promise promised promises threat threaten threatened threatens "
-        "threats ultimatum vow vowed vows warn warned warning warnings warns weighs"
-    ),
-    "talks": _words(
-        "accord agreement calm cease ceasefire ceasefires de deal deescalate deescalation escalation exchange freed "
-        "halt halted halts mediated mediation mediator mediators negotiation negotiations negotiators pause paused "
-        "pullback release released releases restraint suspend suspended suspends suspension swap talks "
-        "truce withdraw withdrawal withdraws withdrew"
-    ),
-    "condemn": _words(
-        "condemn condemnation condemned condemns decries decry denounce denounced denounces expel "
-        "expelled expels protest protests sanction sanctions summon summoned summons"
-    ),
-    "after": _words("after following"),
-    "tally": _words("cumulative tally toll total"),
-    "figurative": _words(
-        "cyber cyberattack goal goals hacker hackers heart league match panic price prices ransomware "
-        "season shares stocks striker strikers tariff tariffs"
-    ),
-}
-_CUE_BIGRAMS: dict[str, frozenset[str]] = {
-    "response": _phrases(
-        "answer to|for tat|hit back|hits back|in answer|in response|in return|in revenge|reprisal for|"
-        "responded to|response to|retaliation for|revenge for|strike back|strikes back|struck back|tit for"
-    ),
-    "threat": _phrases("could retaliate|vows to|will respond|will retaliate|would respond"),
-    "tally": _phrases("0 attacks|0 nd|0 rd|0 st|0 strikes|0 th|since mid|so far")
-    | frozenset(f"since {month}" for month in _MONTHS.split()),
-}
-
-_CUE_INDEX: dict[str, str] = {
-    term: name for lexicons in (_CUE_WORDS, _CUE_BIGRAMS) for name, lexicon in lexicons.items() for term in lexicon
-}
-
-
-_ANSWERING = frozenset("response retaliation reprisal revenge answer retribution".split())
-_HOSTILE_NOUNS = frozenset(
-    "attack attacks strike strikes airstrike airstrikes counterattack killing killings raid raids ambush bombing "
-    "bombings rocket rockets drone drones shelling assault assaults barrage missile missiles".split()
-)
-
-
-def answers_an_attack(words: list[str], reach: int = 8) -> bool:
-    """A response word followed within ``reach`` words by an attack noun: "in response to the attacks on..."."""
-    if _ANSWERING.isdisjoint(words):  # the usual case, decided in C
-        return False
-    for i, word in enumerate(words):
-        if word in _ANSWERING and not _HOSTILE_NOUNS.isdisjoint(words[i + 1 : i + 1 + reach]):
-            return True
-    return False
-
-
-def cues(terms: list[str]) -> set[str]:
-    """Names of the cue lexicons that these words or bigrams touch."""
-    return set(map(_CUE_INDEX.__getitem__, _CUE_INDEX.keys() & terms))
 
 
 @dataclass(frozen=True)
@@ -130,53 +42,6 @@ class Prediction:
         return self.scores[self.label]
 
 
-@dataclass(frozen=True)
-class Document:
-    title: str
-    summary: str = ""
-
-
-def normalise(text: str) -> str:
-    """Lower case, with the spelling variants of a few compounds and abbreviations made one."""
-    text = text.lower()
-    for dotted, plain in _ABBREVIATIONS:
-        if dotted in text:
-            text = text.replace(dotted, plain)
-    for trigger in _COMPOUND_TRIGGERS:  # most texts have none: skip the regex (this runs twice per item)
-        if trigger in text:
-            return _COMPOUND.sub(_joined, text)
-    return text
-
-
-def _joined(match: re.Match[str]) -> str:
-    return match.group(0).replace("-", "").replace(" ", "")
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-case words and numbers of the normalised text; every number becomes "0"."""
-    return [token or "0" for token in _TOKEN.findall(normalise(text))]  # one regex pass
-
-
-def features(doc: Document) -> set[str]:
-    """The sparse binary features of one item (see the module docstring)."""
-    title_words, summary_words = tokens(doc.title[:MAX_CHARS]), tokens(doc.summary[:MAX_CHARS])
-    words = title_words + summary_words
-    pairs = list(map(" ".join, zip(words, words[1:])))  # C-level loops throughout: this runs per item
-    cut = len(title_words)
-    title_terms = title_words + pairs[: max(cut - 1, 0)]
-    found = set(words)
-    found.update(pairs)
-    found.update(map("T:".__add__, title_terms))
-    found.update(["S:" + w[:5] for w in words if len(w) > 5])
-    found.update(["CT:" + name for name in cues(title_terms)])
-    found.update(["CS:" + name for name in cues(summary_words + pairs[cut:])])
-    if answers_an_attack(title_words):
-        found.add("CT:answers-attack")
-    if answers_an_attack(summary_words):
-        found.add("CS:answers-attack")
-    return found
-
-
 def rows(indices: np.ndarray, sizes: np.ndarray, n_features: int) -> Any:
     """A sparse matrix of L2-normalised binary rows, one per item, from its known feature indices
     (``sizes[i]`` of them for item ``i``, in order): what training and prediction both score."""
@@ -185,18 +50,6 @@ def rows(indices: np.ndarray, sizes: np.ndarray, n_features: int) -> Any:
     data = np.repeat(1.0 / np.sqrt(np.maximum(sizes, 1)), sizes)
     indptr = np.concatenate(([0], np.cumsum(sizes)))
     return csr_matrix((data, indices, indptr), shape=(len(sizes), n_features))
-
-
-def _describe(feature: str) -> str:
-    """A feature as a reader would say it."""
-    kind, _, rest = feature.partition(":")
-    if kind in ("CT", "CS"):
-        return f"{rest.replace('-', ' ')} cue in {'title' if kind == 'CT' else 'summary'}"
-    if kind == "S":
-        return rest + "…"
-    if kind == "T":
-        return f"“{rest}” (title)"
-    return f"“{feature}”"
 
 
 @dataclass
@@ -291,7 +144,7 @@ class Classifier:
         values = margins[label_index][ids]
         order = np.lexsort((ids, -values))[:top]  # strongest first, ties by feature index
         names = self._names()
-        return tuple(_describe(names[ids[k]]) for k in order.tolist() if values[k] > 0)
+        return tuple(describe(names[ids[k]]) for k in order.tolist() if values[k] > 0)
 
     def _names(self) -> list[str]:
         cached = self.meta.get("_names")

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from monitor.classify import tokens
+from monitor.features import tokens
 
 HOSTILE = frozenset({"attack", "retaliation"})
 STOPWORDS = frozenset(

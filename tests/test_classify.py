@@ -11,8 +11,9 @@ import pytest
 from conftest import DATA, both_backends, run_cli, session_on
 
 from monitor import series
-from monitor.classify import LABELS, MAX_CHARS, Classifier, Document, features, fit, tokens
+from monitor.classify import LABELS, Classifier, Document, fit
 from monitor.errors import ModelError
+from monitor.features import MAX_CHARS, features, tokens
 from monitor.training import is_held_out, read_corpus, split, train_model
 
 ATTACK = Document("Militants ambush army convoy on mountain road, killing six soldiers", "")

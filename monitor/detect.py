@@ -224,9 +224,7 @@ def _trend_significant(fitted: Any, level: float) -> bool:
 def _cap_outbreaks(counts: np.ndarray, fitted: Any, design: np.ndarray, exposure: np.ndarray) -> np.ndarray:
     """Past outbreaks down-weighted: counts beyond the 99.5% bound of the first fit are capped there."""
     mean = np.asarray(fitted.predict(design, exposure=exposure))
-    alpha = float(np.clip(fitted.params[-1], 1e-6, 10.0))  # a fit that failed to converge can return 1e8
-    if not (math.isfinite(alpha) and np.all(np.isfinite(mean))):
-        return counts
+    alpha = float(np.clip(fitted.params[-1], 1e-6, 10.0))  # as the baseline's; a diverged fit can give 1e8
     bound = np.array([nb_ppf(0.995, m, alpha) for m in mean])
     return np.minimum(counts, bound)
 

@@ -14,7 +14,7 @@ import numpy as np
 SIM_YEARS = 400  # simulated in-control years behind each CUSUM threshold
 
 
-MAX_MEAN = 1e9  # no daily count comes near: a larger mean is a failed fit
+MAX_MEAN = 1e9  # no daily count comes near: a larger mean, or dispersion, is a fit that failed to converge
 MAX_ALPHA = 100.0
 
 

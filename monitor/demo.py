@@ -63,6 +63,9 @@ def demo_settings(base: dict[str, Any], files: list[Path], base_url: str, out_di
     data["feeds"] = [{"id": p.stem, "url": f"{base_url}/{p.name}"} for p in files]
     data["database"] = f"sqlite:///{(out_dir / 'demo.db').as_posix()}"
     data["report"] = {**(base.get("report") or {}), "dir": str(out_dir / "reports")}
+    # one fetch at a time: feeds are then stored in config order, so every run numbers items and
+    # groups stories alike (a live poll takes feeds as they arrive)
+    data["poll"] = {**(base.get("poll") or {}), "max_concurrency": 1}
     return settings_from_mapping(data, "demo")
 
 

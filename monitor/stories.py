@@ -18,12 +18,16 @@ joins an existing story when all of these hold:
 
 IDF weights come from the classifier's training corpus, so frequent news
 words ("attack", "forces") count little and names ("Erbil", "Tower 22") a
-lot. Assignment is deterministic: items are taken in (published, id) order.
+lot. Assignment is deterministic: items are taken in (published, id) order,
+and an item exactly as close to two stories joins the one that arrived last,
+whatever the hash seed (word weights are summed exactly, candidates are
+ranked by arrival).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -80,8 +84,9 @@ def similarity(a: frozenset[str], b: frozenset[str], idf: Idf) -> float:
     """IDF-weighted overlap coefficient: shared weight over the lighter side's weight."""
     if not a or not b:
         return 0.0
-    shared = sum(idf.of(w) for w in a & b)
-    lighter = min(sum(idf.of(w) for w in a), sum(idf.of(w) for w in b))
+    # fsum: exact whatever order a set yields its words in, so ties do not depend on the hash seed
+    shared = math.fsum(idf.of(w) for w in a & b)
+    lighter = min(math.fsum(idf.of(w) for w in a), math.fsum(idf.of(w) for w in b))
     return shared / lighter if lighter else 0.0
 
 
@@ -165,6 +170,8 @@ class ClusterIndex:
         self._by_word: dict[str, list[Cluster]] = {}
         self._by_story: dict[int, Cluster] = {}
         self._words: dict[int, set[str]] = {}  # id(cluster) -> the words it is indexed under
+        self._rank: dict[int, int] = {}  # id(cluster) -> order of arrival, so ties between stories are stable
+        self._arrivals = itertools.count()
         for cluster in clusters:
             self.add(cluster)
 
@@ -177,6 +184,7 @@ class ClusterIndex:
 
     def add(self, cluster: Cluster) -> None:
         self.clusters.append(cluster)
+        self._rank[id(cluster)] = next(self._arrivals)
         if cluster.story_id is not None:
             self._by_story[cluster.story_id] = cluster
         for member in cluster.members[: self.params.leaders]:
@@ -192,6 +200,7 @@ class ClusterIndex:
         old = self._by_story.pop(cluster.story_id, None) if cluster.story_id is not None else None
         if old is not None:
             self.clusters = [c for c in self.clusters if c is not old]
+            self._rank.pop(id(old), None)
             for word in self._words.pop(id(old), set()):
                 self._by_word[word] = [c for c in self._by_word[word] if c is not old]
         self.add(cluster)
@@ -225,11 +234,12 @@ class ClusterIndex:
             words.add(word)
 
     def candidates(self, item: Member) -> list[Cluster]:
+        """Clusters sharing a rarer word with the item, oldest first (not in the hash order of its words)."""
         seen: dict[int, Cluster] = {}
         for word in self.keys(item.words):
             for cluster in self._by_word.get(word, ()):
                 seen.setdefault(id(cluster), cluster)
-        return list(seen.values())
+        return sorted(seen.values(), key=lambda cluster: self._rank[id(cluster)])
 
     def grow(self, cluster: Cluster, item: Member) -> None:
         if cluster.add(item) < self.params.leaders:  # a new leader: findable by its words too

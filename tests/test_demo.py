@@ -26,7 +26,7 @@ def test_demo_corpus_shape() -> None:
 
 def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = run_cli("demo", "--dir", str(out), cwd=tmp_path, timeout=600)
+    result = run_cli("demo", "--dir", str(out), cwd=tmp_path, env={"PYTHONHASHSEED": "1"}, timeout=600)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     feed_lines = [line for line in lines if re.match(r"\s+[a-z-]+\s+ok\s+\d+ new", line)]
@@ -34,5 +34,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     stored = int(re.search(r"items stored: (\d+)", result.stdout).group(1))
     assert stored >= 1500
     assert (out / "demo.db").exists()
-    again = run_cli("demo", "--dir", str(out), cwd=tmp_path, timeout=600)
+    # a fresh database each time, and the same numbers whatever the hash seed (set iteration order)
+    again = run_cli("demo", "--dir", str(out), cwd=tmp_path, env={"PYTHONHASHSEED": "22"}, timeout=600)
     assert f"items stored: {stored}" in again.stdout
+    numbers = [line for line in lines if re.match(r"(items|\d{4}-\d\d-\d\d) ", line)]
+    assert len(numbers) >= 14 and numbers == [
+        line for line in again.stdout.splitlines() if re.match(r"(items|\d{4}-\d\d-\d\d) ", line)
+    ]

@@ -284,3 +284,34 @@ def test_a_late_report_of_an_earlier_hour_becomes_a_leader_as_a_reload_would_hav
     index.grow(story, _m(4, 12, "harbour"))  # behind the leaders: its words do not find the story
     assert [m.item_id for m in story.members] == [3, 1, 2, 4]
     assert index.candidates(_m(9, 13, "harbour")) == []
+
+
+_TIE_SCRIPT = """
+from datetime import UTC, datetime
+from monitor.stories import ClusterIndex, Idf, Member, StoryParams, assign
+at = lambda hour: datetime(2024, 1, 20, hour, tzinfo=UTC)
+idf = Idf.from_counts({"alpha": 10, "bravo": 14, "charlie": 10, "delta": 14}, 100)
+items = [
+    Member(1, at(8), "attack", 0.9, (), frozenset("alpha bravo xray".split())),
+    Member(2, at(9), "attack", 0.9, (), frozenset("charlie delta yankee".split())),
+    Member(3, at(10), "attack", 0.9, (), frozenset("alpha bravo charlie delta".split())),
+]
+index = ClusterIndex([], idf, StoryParams(), at(0), at(23))
+placed = assign(items, index)
+print(len(index.clusters), [m.item_id for m in placed[3].members])
+"""
+
+
+def test_an_item_equally_close_to_two_stories_joins_the_same_one_whatever_the_hash_seed() -> None:
+    """Items 1 and 2 share no word (two stories); item 3 shares two equally weighted words with each
+    (rarer than most, so they find stories, but not rare enough to be names): an exact tie."""
+    import os
+    import subprocess
+    import sys
+
+    answers = set()
+    for seed in ("0", "1", "4", "8"):  # before the fix these gave both answers
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", _TIE_SCRIPT], env=env, capture_output=True, text=True, check=True)
+        answers.add(run.stdout.strip())
+    assert answers == {"2 [2, 3]"}

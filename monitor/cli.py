@@ -208,13 +208,19 @@ def classify(app: App, text: str | None, input_path: Path | None, output_path: P
 @main.command(name="eval")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON shape of ../shared/CLI.md.")
+@click.option(
+    "--by",
+    metavar="COLUMN",
+    help="Also score each value of this column (e.g. a source's own event type), worst first: where "
+    "disagreements come from.",
+)
 @with_app
-def eval_(app: App, file: Path, as_json: bool) -> None:
+def eval_(app: App, file: Path, as_json: bool, by: str | None) -> None:
     """Score the classifier on a labelled CSV (id + text, or title + summary, plus label)."""
     from monitor.metrics import format_report
     from monitor.training import score_file
 
-    result = score_file(app.classifier(), file)
+    result = score_file(app.classifier(), file, by)
     click.echo(json.dumps(result.as_json(), indent=2) if as_json else format_report(result))
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,6 +20,22 @@ class ClassScore:
 
 
 @dataclass(frozen=True)
+class GroupScore:
+    """How one group of items (a value of a column such as a source's own event type) with one true label
+    was labelled: how many, how many right, and what they were labelled."""
+
+    group: str
+    truth: str
+    n: int
+    correct: int
+    predicted: dict[str, int]
+
+    @property
+    def share_right(self) -> float:
+        return _ratio(self.correct, self.n)
+
+
+@dataclass(frozen=True)
 class Evaluation:
     labels: tuple[str, ...]
     per_class: dict[str, ClassScore]
@@ -27,6 +44,7 @@ class Evaluation:
     macro_f1: float
     n: int
     items_per_second: float = 0.0
+    groups: tuple[GroupScore, ...] = field(default=())
 
     def as_json(self) -> dict[str, object]:
         """The shape ``monitor eval --json`` promises (../shared/CLI.md)."""
@@ -45,7 +63,17 @@ class Evaluation:
             "confusion": self.confusion,
             "items_per_second": round(self.items_per_second, 1),
             "n": self.n,
-        }
+        } | ({"groups": [_group_json(g) for g in self.groups]} if self.groups else {})
+
+
+def _group_json(group: GroupScore) -> dict[str, object]:
+    return {
+        "group": group.group,
+        "label": group.truth,
+        "n": group.n,
+        "correct": group.correct,
+        "predicted": group.predicted,
+    }
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -73,6 +101,15 @@ def evaluate(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[st
     return Evaluation(tuple(labels), per_class, confusion, accuracy, macro, len(truth))
 
 
+def by_group(groups: Sequence[str], truth: Sequence[str], predicted: Sequence[str]) -> tuple[GroupScore, ...]:
+    """Scores per (group, true label), worst share right first (ties: larger groups first, then by name)."""
+    tallies: dict[tuple[str, str], Counter[str]] = {}
+    for group, t, p in zip(groups, truth, predicted, strict=True):
+        tallies.setdefault((group, t), Counter())[p] += 1
+    scores = [GroupScore(group, t, sum(c.values()), c[t], dict(c.most_common())) for (group, t), c in tallies.items()]
+    return tuple(sorted(scores, key=lambda g: (g.share_right, -g.n, g.group, g.truth)))
+
+
 def macro_f1_of_indices(target: np.ndarray, predicted: np.ndarray, n_labels: int) -> float:
     """``evaluate(...).macro_f1`` for label indices 0..n_labels-1, in numpy: for searches that score
     thousands of candidate labellings (F1 = 2 hits / (support + claimed), labels absent from the truth
@@ -98,4 +135,9 @@ def format_report(result: Evaluation) -> str:
     lines.append(" " * 15 + "".join(f"{p[:13]:>14}" for p in result.labels))
     for t in result.labels:
         lines.append(f"{t:<15}" + "".join(f"{result.confusion[t][p]:>14}" for p in result.labels))
+    if result.groups:
+        lines += ["", "by group, worst first (group, true label, n, right, labelled as)"]
+        for g in result.groups:
+            labelled = ", ".join(f"{label} {n}" for label, n in g.predicted.items())
+            lines.append(f"{g.group[:30]:<31}{g.truth:<15}{g.n:>6}{g.share_right:>7.0%}   {labelled}")
     return "\n".join(lines)

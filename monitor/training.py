@@ -22,7 +22,7 @@ import numpy as np
 from monitor.classify import LABELS, Classifier, Document, fit
 from monitor.config import Settings, data_path, project_dir
 from monitor.errors import InputError, ModelError
-from monitor.metrics import Evaluation, evaluate, macro_f1_of_indices
+from monitor.metrics import Evaluation, by_group, evaluate, macro_f1_of_indices
 
 MODEL_FILES = {"sparse": "classifier.npz", "embed": "classifier-embed.npz"}
 BACKENDS = tuple(MODEL_FILES)
@@ -129,13 +129,17 @@ def load_or_train(settings: Settings, say: Callable[[str], None]) -> Classifier:
     return model
 
 
-def score(classifier: Classifier, documents: Sequence[Document], truth: Sequence[str]) -> Evaluation:
-    """Evaluate on labelled documents, timing batch prediction."""
+def score(
+    classifier: Classifier, documents: Sequence[Document], truth: Sequence[str], groups: Sequence[str] | None = None
+) -> Evaluation:
+    """Evaluate on labelled documents, timing batch prediction; ``groups`` (one per document) adds scores
+    per group and true label."""
     started = time.perf_counter()
     predicted = [p.label for p in classifier.predict(documents, evidence=0)] if documents else []
     elapsed = time.perf_counter() - started
     result = evaluate(truth, predicted, LABELS)
-    return replace(result, items_per_second=len(documents) / elapsed if elapsed > 0 else 0.0)
+    grouped = by_group(groups, truth, predicted) if groups is not None else ()
+    return replace(result, items_per_second=len(documents) / elapsed if elapsed > 0 else 0.0, groups=grouped)
 
 
 def eval_files(settings: Settings) -> list[Path]:
@@ -145,11 +149,16 @@ def eval_files(settings: Settings) -> list[Path]:
     return sorted(folder.glob("*.csv")) if folder.is_dir() else []
 
 
-def score_file(classifier: Classifier, path: Path) -> Evaluation:
+def score_file(classifier: Classifier, path: Path, by: str | None = None) -> Evaluation:
+    """Score on a labelled CSV; ``by`` names a column whose values group the scores."""
     from monitor.tables import read_rows
 
     rows = list(read_rows(path, need_label=True))
-    return score(classifier, [r.document for r in rows], [str(r.label) for r in rows])
+    column = by.strip().lower() if by is not None else None  # headers are read lower-cased
+    if column is not None and rows and column not in rows[0].original:
+        raise InputError(f"{path}:1: no column {by!r} to group by; the header has {', '.join(rows[0].original)}")
+    groups = [r.original[column] for r in rows] if column is not None else None
+    return score(classifier, [r.document for r in rows], [str(r.label) for r in rows], groups)
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,7 @@ def write_card(path: Path, corpus: Sequence[Example], measured: dict[str, Measur
             tuned = " (tuned on)" if name == m.model.meta.get("tuned_on") else ""
             if result is not None:
                 lines.append(_card_row(backend, name + tuned, result))
+    lines += _weak_groups(measured)
     lines += [
         "",
         "Outside sets are read in place from `../shared/eval/` and never trained on. items/s is one batch",
@@ -215,6 +225,18 @@ def write_card(path: Path, corpus: Sequence[Example], measured: dict[str, Measur
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _weak_groups(measured: dict[str, Measured], worst: int = 6) -> list[str]:
+    """Per outside set with its own event types: the types (of 5 items or more) labelled right least often."""
+    lines = []
+    for backend, m in measured.items():
+        for name, result in sorted(m.outside.items()):
+            weak = [g for g in result.groups if g.n >= 5][:worst]
+            if weak:
+                listed = "; ".join(f"{g.group} → {g.truth} {g.correct}/{g.n}" for g in weak)
+                lines.append(f"- {backend}, {name}, {CARD_GROUPS}s labelled right least often: {listed}")
+    return ["", "Where the outside sets' own event types and our labels part most:", "", *lines] if lines else []
 
 
 def _card_row(backend: str, name: str, result: Evaluation) -> str:
@@ -316,8 +338,18 @@ def measure(
     outside = {}
     for file in files:
         say(f"measuring {model.backend} on {file.name} …")
-        outside[file.name] = score_file(model, file)
+        outside[file.name] = score_file(model, file, CARD_GROUPS if CARD_GROUPS in _header(file) else None)
     return Measured(model, held_out, outside)
+
+
+CARD_GROUPS = "source_type"  # an outside set's own event type: the card shows where its mapping and ours part
+
+
+def _header(path: Path) -> list[str]:
+    import csv
+
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        return [h.strip().lower() for h in next(csv.reader(handle), [])]
 
 
 def retrain(

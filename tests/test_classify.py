@@ -178,6 +178,35 @@ def test_cli_eval_json_shape(write_config, tmp_path: Path) -> None:
     assert data["n"] == 3 and set(data["per_class"]) == set(LABELS)
     assert set(data["per_class"]["attack"]) == {"precision", "recall", "f1", "support"}
     assert sum(sum(row.values()) for row in data["confusion"].values()) == 3
+    assert "groups" not in data  # only asked for with --by
+
+
+def test_cli_eval_by_a_column_scores_each_group_worst_first(write_config, tmp_path: Path) -> None:
+    config = write_config()
+    labelled = tmp_path / "typed.csv"
+    labelled.write_text(
+        "id,text,label,Source_Type\n1,Militants ambush army convoy,attack,AMBUSH\n"
+        "2,Central bank holds rates,other,ECONOMY\n3,Warring sides agree to a ceasefire,de-escalation,TRUCE\n"
+        "4,Gunmen ambush police patrol on the highway,attack,AMBUSH\n5,Stocks close higher,de-escalation,ECONOMY\n"
+    )
+    result = run_cli("eval", str(labelled), "--by", "source_type", "--json", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    groups = json.loads(result.stdout)["groups"]
+    assert {(g["group"], g["label"]) for g in groups} == {
+        ("AMBUSH", "attack"),
+        ("ECONOMY", "other"),
+        ("ECONOMY", "de-escalation"),
+        ("TRUCE", "de-escalation"),
+    }
+    assert sum(g["n"] for g in groups) == 5 and all(sum(g["predicted"].values()) == g["n"] for g in groups)
+    shares = [g["correct"] / g["n"] for g in groups]
+    assert shares == sorted(shares)  # worst first
+    stocks = next(g for g in groups if g["label"] == "de-escalation" and g["group"] == "ECONOMY")
+    assert stocks["correct"] == 0  # a market report is never de-escalation, whatever the row says
+    table = run_cli("eval", str(labelled), "--by", "source_type", "--config", str(config), cwd=tmp_path)
+    assert "by group, worst first" in table.stdout and "AMBUSH" in table.stdout
+    missing = run_cli("eval", str(labelled), "--by", "theatre", "--config", str(config), cwd=tmp_path)
+    assert missing.returncode == 2 and f"{labelled}:1: no column 'theatre' to group by" in missing.stderr
 
 
 @both_backends
@@ -245,3 +274,26 @@ def test_offset_search_scores_as_evaluate_does_and_improves_its_set() -> None:
     offsets = search_offsets(log_p, target)
     with_offsets = macro_f1_of_indices(target, np.argmax(log_p + offsets, axis=1), len(LABELS))
     assert with_offsets > macro_f1_of_indices(target, np.argmax(log_p, axis=1), len(LABELS))
+
+
+def test_card_names_the_outside_event_types_labelled_right_least_often(tmp_path: Path) -> None:
+    from monitor.metrics import evaluate
+    from monitor.training import Example, Measured, score, write_card
+
+    texts = ["Militants ambush army convoy", "Central bank holds rates", "Sides agree a ceasefire", "Jets strike back"]
+    labels = ["attack", "other", "de-escalation", "retaliation"]
+    model = fit([Document(t) for t in texts * 2], labels * 2, c=1.0)
+    corpus = [Example(f"x-{i}", t, "", label) for i, (t, label) in enumerate(zip(texts * 3, labels * 3))]
+    held_out = evaluate(labels, labels, LABELS)
+    outside_docs = [Document("Gunmen ambush a patrol")] * 5 + [Document("Shares fall")] * 6 + [Document("Truce")] * 2
+    truth = ["attack"] * 5 + ["other"] * 6 + ["de-escalation"] * 2
+    groups = ["AMBUSH"] * 5 + ["MARKETS"] * 6 + ["RARE"] * 2
+    typed = score(model, outside_docs, truth, groups)
+    card = tmp_path / "CARD.md"
+    write_card(card, corpus, {"sparse": Measured(model, held_out, {"typed.csv": typed})})
+    (line,) = [line for line in card.read_text(encoding="utf-8").splitlines() if "least often" in line]
+    assert line.startswith("- sparse, typed.csv, source_types labelled right least often: ")
+    assert "AMBUSH → attack" in line and "MARKETS → other" in line and "RARE" not in line  # under 5 items: noise
+    worst, _ = line.split(": ", 1)[1].split("; ")
+    first = next(g for g in typed.groups if g.n >= 5)
+    assert worst == f"{first.group} → {first.truth} {first.correct}/{first.n}"

@@ -2,8 +2,7 @@
 
 The development set is split in halves at random; offsets are chosen on one half and the other half is
 scored with them, both ways round, for several splits. Methods: no offsets, one coordinate search, and
-the mean of searches on bootstrap resamples (tried: within noise of one search, ahead
-for one model and behind for another, so ``monitor train --tune-on`` keeps one search).
+the mean of searches on bootstrap resamples, which ``monitor train --tune-on`` uses (``monitor.offsets``).
 Prints a table of mean macro-F1 on the unseen halves.
 
 Run: .venv/bin/python benchmarks/bench_offsets.py [--dev ../shared/eval/real_2023_jan_sep_dev.csv] [--splits 6]
@@ -18,16 +17,10 @@ import numpy as np
 
 from monitor.classify import LABELS, Classifier
 from monitor.metrics import macro_f1_of_indices
+from monitor.offsets import bagged, search
 from monitor.tables import read_rows
-from monitor.training import search_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def bagged(log_p: np.ndarray, target: np.ndarray, bags: int) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    draws = [rng.integers(0, len(target), len(target)) for _ in range(bags)]
-    return np.mean([search_offsets(log_p[rows], target[rows]) for rows in draws], axis=0)
 
 
 def main() -> None:
@@ -46,7 +39,7 @@ def main() -> None:
     target = np.array([LABELS.index(str(r.label)) for r in rows])
     methods = {
         "no offsets": lambda lp, t: np.zeros(len(LABELS)),
-        "one search": search_offsets,
+        "one search": search,
         "mean of 15 bootstrap searches": lambda lp, t: bagged(lp, t, 15),
     }
     scores: dict[str, list[float]] = {name: [] for name in methods}

@@ -1,8 +1,9 @@
 """Text to features for the classifier: the house-spelling normalisation, tokens, the codebook's cue
 lexicons, and the sparse binary features of one item (with how a reader would say each of them).
 
-Features: word unigrams and bigrams of title + summary, the same again for the title alone (the codebook
-judges "from the title first"), five-letter word stems, and cue patterns for the codebook's decision
+Features: word unigrams and bigrams of title + summary, the title's words again on their own (the codebook
+judges "from the title first"; its bigrams too cost a sixth of the time for no gain on the development set),
+five-letter word stems, and cue patterns for the codebook's decision
 points (response framing, threats, tallies, talks).  Before tokenising, text is lower-cased and the house
 spellings of a few deciding compounds are made one ("cease-fire" and "ceasefire", "air strike" and
 "airstrike", "U.S." and "US").  Pure functions, run for every item: kept to C-level loops.
@@ -133,7 +134,7 @@ def features(doc: Document) -> set[str]:
     title_terms = title_words + pairs[: max(cut - 1, 0)]
     found = set(words)
     found.update(pairs)
-    found.update(map("T:".__add__, title_terms))
+    found.update(map("T:".__add__, title_words))
     found.update(["S:" + w[:5] for w in words if len(w) > 5])
     found.update(["CT:" + name for name in cues(title_terms)])
     found.update(["CS:" + name for name in cues(summary_words + pairs[cut:])])

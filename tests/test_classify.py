@@ -259,7 +259,7 @@ def test_offset_search_scores_as_evaluate_does_and_improves_its_set() -> None:
     """The numpy macro-F1 inside the offset search equals ``metrics.evaluate``'s (labels absent from the truth
     left out), and on a mostly-"other" set the offsets it picks beat no offsets."""
     from monitor.metrics import evaluate, macro_f1_of_indices
-    from monitor.training import search_offsets
+    from monitor.offsets import search
 
     rng = np.random.default_rng(3)
     for n, labels_present in ((200, 4), (57, 3), (9, 2)):
@@ -271,9 +271,27 @@ def test_offset_search_scores_as_evaluate_does_and_improves_its_set() -> None:
     target[:200] = 3  # mostly "other", like real news
     log_p = np.log(rng.dirichlet(np.ones(4), 300))
     log_p[np.arange(300), target] += 0.3  # an informative but imbalanced scorer
-    offsets = search_offsets(log_p, target)
+    offsets = search(log_p, target)
     with_offsets = macro_f1_of_indices(target, np.argmax(log_p + offsets, axis=1), len(LABELS))
     assert with_offsets > macro_f1_of_indices(target, np.argmax(log_p, axis=1), len(LABELS))
+
+
+def test_bagged_offsets_are_steadier_than_one_search_and_judged_on_unseen_halves() -> None:
+    """Bootstrap means move less than single searches from one resample of a set to another, are the same
+    for the same seed, and the held-out judgement scores an uninformative scorer's offsets at chance."""
+    from monitor import offsets
+
+    rng = np.random.default_rng(5)
+    target = np.where(rng.random(600) < 0.6, 3, rng.integers(0, 3, 600))
+    log_p = np.log(rng.dirichlet(np.ones(4), 600))
+    log_p[np.arange(600), target] += 0.4
+    resamples = [rng.integers(0, 600, 600) for _ in range(6)]
+    single = np.array([offsets.search(log_p[r], target[r]) for r in resamples])
+    bagged = np.array([offsets.bagged(log_p[r], target[r], bags=9) for r in resamples])
+    assert bagged.std(axis=0).sum() < single.std(axis=0).sum()
+    assert np.array_equal(offsets.bagged(log_p, target, bags=5), offsets.bagged(log_p, target, bags=5))
+    noise = np.log(rng.dirichlet(np.ones(4), 600))
+    assert offsets.held_out_score(noise, target, splits=2, bags=3) < 0.35 < offsets.held_out_score(log_p, target, 2, 3)
 
 
 def test_card_names_the_outside_event_types_labelled_right_least_often(tmp_path: Path) -> None:
@@ -297,3 +315,20 @@ def test_card_names_the_outside_event_types_labelled_right_least_often(tmp_path:
     worst, _ = line.split(": ", 1)[1].split("; ")
     first = next(g for g in typed.groups if g.n >= 5)
     assert worst == f"{first.group} → {first.truth} {first.correct}/{first.n}"
+
+
+def test_batch_prediction_leaves_the_garbage_collector_as_it_found_it() -> None:
+    """Feature extraction pauses the cyclic collector for speed; it must never leave it off (or turn it on)."""
+    import gc
+
+    texts = ["Militants ambush army convoy", "Central bank holds rates"] * 2
+    model = fit([Document(t) for t in texts], ["attack", "other"] * 2, c=1.0)
+    assert gc.isenabled()
+    model.predict([Document("Army convoy ambushed")])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        model.predict([Document("Army convoy ambushed")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.classify import LABELS, Classifier
-from monitor.metrics import macro_f1_of_indices
-from monitor.offsets import bagged, search
+from monitor.offsets import bagged, half_scores, search
 from monitor.tables import read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,17 +41,7 @@ def main() -> None:
         "one search": search,
         "mean of 15 bootstrap searches": lambda lp, t: bagged(lp, t, 15),
     }
-    scores: dict[str, list[float]] = {name: [] for name in methods}
-    rng = np.random.default_rng(1)
-    for _ in range(args.splits):
-        order = rng.permutation(len(target))
-        halves = order[: len(order) // 2], order[len(order) // 2 :]
-        for tune, test in (halves, halves[::-1]):
-            for name, choose in methods.items():
-                offsets = choose(log_p[tune], target[tune])
-                scores[name].append(
-                    macro_f1_of_indices(target[test], np.argmax(log_p[test] + offsets, axis=1), len(LABELS))
-                )
+    scores = {name: half_scores(log_p, target, choose, args.splits) for name, choose in methods.items()}
     print(f"model {model.version}; {args.dev.name}: {len(target)} items, {args.splits} random halvings x 2")
     print(f"{'offsets chosen by':<36}{'macro-F1 on the other half':>28}{'sd':>8}")
     for name, values in scores.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class Evaluation:
     macro_f1: float
     n: int
     items_per_second: float = 0.0
-    groups: tuple[GroupScore, ...] = field(default=())
+    groups: tuple[GroupScore, ...] = ()
 
     def as_json(self) -> dict[str, object]:
         """The shape ``monitor eval --json`` promises (../shared/CLI.md)."""

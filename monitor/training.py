@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from monitor.classify import LABELS, Classifier, Document, fit
 from monitor.config import Settings, data_path, project_dir
 from monitor.errors import InputError, ModelError
 from monitor.metrics import Evaluation, by_group, evaluate
+
+if TYPE_CHECKING:
+    from monitor.tables import Row
 
 MODEL_FILES = {"sparse": "classifier.npz", "embed": "classifier-embed.npz"}
 BACKENDS = tuple(MODEL_FILES)
@@ -152,12 +155,20 @@ def eval_files(settings: Settings) -> list[Path]:
 
 def score_file(classifier: Classifier, path: Path, by: str | None = None) -> Evaluation:
     """Score on a labelled CSV; ``by`` names a column whose values group the scores."""
-    from monitor.tables import read_rows
-
-    rows = list(read_rows(path, need_label=True))
+    rows = _labelled_rows(path)
     column = by.strip().lower() if by is not None else None  # headers are read lower-cased
     if column is not None and rows and column not in rows[0].original:
         raise InputError(f"{path}:1: no column {by!r} to group by; the header has {', '.join(rows[0].original)}")
+    return _score_rows(classifier, rows, column)
+
+
+def _labelled_rows(path: Path) -> list[Row]:
+    from monitor.tables import read_rows
+
+    return list(read_rows(path, need_label=True))
+
+
+def _score_rows(classifier: Classifier, rows: Sequence[Row], column: str | None) -> Evaluation:
     groups = [r.original[column] for r in rows] if column is not None else None
     return score(classifier, [r.document for r in rows], [str(r.label) for r in rows], groups)
 
@@ -313,18 +324,12 @@ def measure(
     outside = {}
     for file in files:
         say(f"measuring {model.backend} on {file.name} …")
-        outside[file.name] = score_file(model, file, CARD_GROUPS if CARD_GROUPS in _header(file) else None)
+        rows = _labelled_rows(file)
+        outside[file.name] = _score_rows(model, rows, CARD_GROUPS if rows and CARD_GROUPS in rows[0].original else None)
     return Measured(model, held_out, outside)
 
 
 CARD_GROUPS = "source_type"  # an outside set's own event type: the card shows where its mapping and ours part
-
-
-def _header(path: Path) -> list[str]:
-    import csv
-
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        return [h.strip().lower() for h in next(csv.reader(handle), [])]
 
 
 def retrain(

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import ModelError
+from monitor.features import VERSION as FEATURES_VERSION
 from monitor.features import Document, describe, features
 
 LABELS: tuple[str, ...] = ("attack", "retaliation", "de-escalation", "other")
@@ -86,6 +87,13 @@ class Classifier:
         if self.emb_coef is not None:
             scores = scores + self.emb_scale * (self._embeddings(docs) @ self.emb_coef.T)
         return scores, per_doc
+
+    def shift(self, offsets: np.ndarray) -> None:
+        """Add per-label decision offsets to the scores (see ``monitor.offsets``); the version follows."""
+        rounded = [round(float(b), 4) for b in offsets]
+        self.intercept = self.intercept + np.asarray(rounded)
+        self.meta["offsets"] = rounded
+        self.meta["version"] = _version(self.version.rsplit("-", 1)[0], self.version, rounded)
 
     def word_counts(self) -> dict[str, int]:
         """Document frequency of each plain word feature in the training corpus (for IDF weights)."""
@@ -212,6 +220,12 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _version(kind: str, *recipe: Any) -> str:
+    """A model's version: its kind and a digest of everything that made it (data, features, settings,
+    decision offsets), so that two models that can label one text differently never share a version."""
+    return f"{kind}-{hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]}"
+
+
 def _softmax(scores: Any) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float64)
     scores = scores - scores.max(axis=1, keepdims=True)
@@ -262,7 +276,13 @@ def fit(
     intercept[model.classes_] = model.intercept_
     digest = hashlib.sha256(json.dumps([[d.title, d.summary, y] for d, y in zip(docs, labels)]).encode()).hexdigest()
     meta = {"c": c, "min_count": min_count, "n_train": len(docs), "n_features": len(vocabulary), "data_sha256": digest}
-    meta["version"] = f"lr-{digest[:10]}" if embeddings is None else f"lr-minilm-{digest[:10]}"
+    recipe = {
+        "features": FEATURES_VERSION,
+        "c": c,
+        "min_count": min_count,
+        "scale": scale if embeddings is not None else 0,
+    }
+    meta["version"] = _version("lr" if embeddings is None else "lr-minilm", recipe, digest)
     doc_freq = np.array([counts[f] for f in vocabulary], dtype=np.int32)
     meta["n_docs"] = len(docs)
     coef, emb_coef = weights[:, : len(vocabulary)], None

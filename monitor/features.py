@@ -3,10 +3,10 @@ lexicons, and the sparse binary features of one item (with how a reader would sa
 
 Features: word unigrams and bigrams of title + summary, the title's words again on their own (the codebook
 judges "from the title first"; its bigrams too cost a sixth of the time for no gain on the development set),
-five-letter word stems, and cue patterns for the codebook's decision
-points (response framing, threats, tallies, talks).  Before tokenising, text is lower-cased and the house
-spellings of a few deciding compounds are made one ("cease-fire" and "ceasefire", "air strike" and
-"airstrike", "U.S." and "US").  Pure functions, run for every item: kept to C-level loops.
+five-letter word stems, and cue patterns for the codebook's decision points (response framing, an act "after"
+an attack, threats, tallies, talks).  Before tokenising, text is lower-cased and the house spellings of a
+few deciding compounds are made one ("cease-fire" and "ceasefire", "air strike" and "airstrike", "U.S." and
+"US").  Pure functions, run for every item: kept to C-level loops.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+VERSION = 3  # raise it whenever ``features`` may return something else for a text: it enters model versions
 MAX_CHARS = 2000
 _TOKEN = re.compile(r"([^\W\d_]+)|\d+")  # a number matches without the group: it comes back as ""
 # Outlets spell the same compound three ways ("cease-fire", "ceasefire"; "air strike", "airstrike"); one form
@@ -93,6 +94,37 @@ def answers_an_attack(words: list[str], reach: int = 8) -> bool:
     return False
 
 
+# Rule 8's "after" framing: the side that was hit strikes back "after" the attack.  An act word ("strikes",
+# "launches", "pounds"), then "after"/"following", then an attack word: "US launches airstrikes in Syria after
+# drone kills contractor".  A consequence before "after" ("nine killed after raid", "shipyard on fire after
+# attack") is no act, so "killed" and "fire" are not act words.
+_AFTER = frozenset(("after", "following"))
+_ACTS = frozenset(
+    "strike strikes struck airstrike airstrikes counterstrike bomb bombs bombed bombard bombards bombarded shell "
+    "shells shelled pound pounds pounded hit hits launch launches launched raid raids raided target targets "
+    "targeted attack attacks attacked".split()
+)
+_ATTACK_WORDS = _HOSTILE_NOUNS | frozenset(
+    "attacked blast bomb bombed explosion fire fired hit hits kill killed kills pounded pounds salvo shelled "
+    "shooting shoots shot struck".split()
+)
+
+
+def act_after_attack(words: list[str], before: int = 12, reach: int = 8) -> bool:
+    """An act word within ``before`` words ahead of "after"/"following", and an attack word within ``reach``
+    words behind it: the shape of "X strikes Y after Y's attack on X" (the model learns how far to trust it)."""
+    if _AFTER.isdisjoint(words):  # the usual case, decided in C
+        return False
+    for i, word in enumerate(words):
+        if (
+            word in _AFTER
+            and not _ACTS.isdisjoint(words[max(i - before, 0) : i])
+            and not _ATTACK_WORDS.isdisjoint(words[i + 1 : i + 1 + reach])
+        ):
+            return True
+    return False
+
+
 def cues(terms: list[str]) -> set[str]:
     """Names of the cue lexicons that these words or bigrams touch."""
     return set(map(_CUE_INDEX.__getitem__, _CUE_INDEX.keys() & terms))
@@ -142,6 +174,10 @@ def features(doc: Document) -> set[str]:
         found.add("CT:answers-attack")
     if answers_an_attack(summary_words):
         found.add("CS:answers-attack")
+    if act_after_attack(title_words):
+        found.add("CT:act-after-attack")
+    if act_after_attack(summary_words):
+        found.add("CS:act-after-attack")
     return found
 
 

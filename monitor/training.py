@@ -301,10 +301,10 @@ def choose_model(
         model = train_model(examples, extra, c, backend, embedder)
         log_p = np.log(np.maximum(model.probabilities(docs), 1e-12))
         held, bias = offsets.held_out_score(log_p, target), offsets.bagged(log_p, target)
-        model.intercept = model.intercept + bias
+        model.shift(bias)
         rounded = np.round(bias, 2).tolist()
         say(f"{backend} C={c:g}: development macro-F1 {held:.3f} on halves the offsets did not see; offsets {rounded}")
-        model.meta.update(tuned_on=tune_on.name, offsets=[round(float(b), 4) for b in bias], dev_halves=round(held, 4))
+        model.meta.update(tuned_on=tune_on.name, dev_halves=round(held, 4))
         if best is None or held > best[0]:
             best = (held, model)
     assert best is not None

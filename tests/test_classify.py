@@ -81,6 +81,19 @@ def test_house_spellings_of_the_same_compound_read_alike() -> None:
     assert hyphenated == joined
 
 
+def test_an_act_after_an_attack_is_a_cue_and_a_consequence_after_one_is_not() -> None:
+    """Rule 8's "after" framing: an act word before "after", an attack word behind it."""
+    response = Document("American jets bomb militia depots in eastern Syria after rocket fire wounds two soldiers")
+    consequence = Document("Eleven dead after shelling of a market in Donetsk")
+    visit = Document("Russia pounds Kyiv hours after the president meets allies in Washington")
+    in_summary = Document("Militia depots hit", "The jets struck following a drone attack on a patrol base.")
+    assert "CT:act-after-attack" in features(response)
+    assert not any("act-after-attack" in f for f in features(consequence) | features(visit))
+    assert "CS:act-after-attack" in features(in_summary) and "CT:act-after-attack" not in features(in_summary)
+    contractor = Document("Coalition launches strikes on militia sites near Deir ez-Zor after drone kills a contractor")
+    assert Classifier.load(MODEL).predict([contractor])[0].label == "retaliation"  # attack before the cue
+
+
 def test_shipped_model_reads_an_ap_style_ceasefire_as_de_escalation() -> None:
     model = Classifier.load(MODEL)
     ap, reuters = (
@@ -100,6 +113,17 @@ def test_training_is_deterministic_and_save_load_round_trips(mini: Classifier, t
     docs = [ATTACK, Document("Talks resume", "Envoys met")]
     assert np.allclose(loaded.probabilities(docs), mini.probabilities(docs), atol=1e-5)
     assert loaded.predict(docs)[0].evidence == mini.predict(docs)[0].evidence
+
+
+def test_models_that_can_label_a_text_differently_never_share_a_version(mini: Classifier) -> None:
+    """Stored labels record the version that made them: it follows the data, C, the features and the offsets."""
+    corpus = read_corpus(DATA / "labelled")
+    other_c = train_model(corpus, c=1.0)
+    assert other_c.version.startswith("lr-") and other_c.version != mini.version
+    shifted = train_model(corpus)
+    shifted.shift(np.array([0.5, 0.0, 0.0, -0.25]))
+    assert shifted.version not in (mini.version, other_c.version) and shifted.meta["offsets"] == [0.5, 0.0, 0.0, -0.25]
+    assert np.allclose(shifted.intercept, mini.intercept + np.array([0.5, 0.0, 0.0, -0.25]))
 
 
 def test_corrupt_model_is_a_model_error(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from monitor.classify import Classifier
+from monitor.features import FeatureIndex, features
 from monitor.training import read_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,26 @@ def main() -> None:
     print(f"{'probabilities only':<34}{rate(model.probabilities, docs):>12,.0f}")
     print(f"{'predict, no evidence':<34}{rate(lambda d: model.predict(d, evidence=0), docs):>12,.0f}")
     print(f"{'predict with 3 evidence phrases':<34}{rate(model.predict, docs):>12,.0f}")
+    columns_side_by_side(model, docs)
     embed_rows(docs[:2000])
+
+
+def columns_side_by_side(model: Classifier, docs: list) -> None:
+    """The prediction index against the plain road (feature strings, then the vocabulary), in turns."""
+    vocabulary, index = model.vocabulary, FeatureIndex(model.vocabulary)
+    known, column = vocabulary.keys(), vocabulary.__getitem__
+
+    def by_strings(batch: list) -> None:
+        for doc in batch:
+            set(map(column, known & features(doc)))
+
+    def by_index(batch: list) -> None:
+        for doc in batch:
+            index.columns(doc)
+
+    plain, fast = rate(by_strings, docs), rate(by_index, docs)
+    print(f"{'features: strings then vocabulary':<34}{plain:>12,.0f}")
+    print(f"{'features: FeatureIndex':<34}{fast:>12,.0f}   x{fast / plain:.2f}")
 
 
 def embed_rows(docs: list) -> None:

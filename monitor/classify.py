@@ -25,7 +25,7 @@ import numpy as np
 
 from monitor.errors import ModelError
 from monitor.features import VERSION as FEATURES_VERSION
-from monitor.features import Document, describe, features
+from monitor.features import Document, FeatureIndex, describe, features
 
 LABELS: tuple[str, ...] = ("attack", "retaliation", "de-escalation", "other")
 FORMAT_VERSION = 2
@@ -68,6 +68,7 @@ class Classifier:
     emb_coef: np.ndarray | None = None  # labels x embedding dimensions (the ``embed`` backend), else None
     emb_scale: float = 0.0  # embeddings enter the model multiplied by this
     embedder: Any = field(default=None, repr=False, compare=False)  # monitor.embed.Embedder, made on first use
+    index: FeatureIndex | None = field(default=None, repr=False, compare=False)  # made on first use
 
     @property
     def backend(self) -> str:
@@ -110,11 +111,13 @@ class Classifier:
         """The rows of ``docs`` (see ``rows``) and each row's feature indices (for evidence)."""
         indices: list[int] = []
         sizes = np.zeros(len(docs), dtype=np.int64)
-        known, index = self.vocabulary.keys(), self.vocabulary.__getitem__
+        if self.index is None:
+            self.index = FeatureIndex(self.vocabulary)
+        columns = self.index.columns
         with _collector_paused():  # the loop makes only acyclic garbage; collecting it would cost a twentieth
             for row, doc in enumerate(docs):
                 before = len(indices)
-                indices.extend(map(index, known & features(doc)))  # the set intersection runs in C
+                indices.extend(columns(doc))
                 sizes[row] = len(indices) - before
         ids = np.array(indices, dtype=np.int64)
         matrix = rows(ids, sizes, len(self.vocabulary))

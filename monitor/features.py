@@ -12,7 +12,9 @@ few deciding compounds are made one ("cease-fire" and "ceasefire", "air strike" 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 
 VERSION = 3  # raise it whenever ``features`` may return something else for a text: it enters model versions
 MAX_CHARS = 2000
@@ -157,28 +159,84 @@ def tokens(text: str) -> list[str]:
     return [token or "0" for token in _TOKEN.findall(normalise(text))]  # one regex pass
 
 
-def features(doc: Document) -> set[str]:
-    """The sparse binary features of one item (see the module docstring)."""
+def _parts(doc: Document) -> tuple[list[str], list[str], list[str]]:
+    """Title words, summary words, and the word pairs of both read as one text."""
     title_words, summary_words = tokens(doc.title[:MAX_CHARS]), tokens(doc.summary[:MAX_CHARS])
     words = title_words + summary_words
-    pairs = list(map(" ".join, zip(words, words[1:])))  # C-level loops throughout: this runs per item
+    return title_words, summary_words, list(map(" ".join, zip(words, words[1:])))  # C-level loops: runs per item
+
+
+def _cue_names(title_words: list[str], summary_words: list[str], pairs: list[str]) -> tuple[set[str], set[str]]:
+    """The cues that the title and the summary touch (pairs that span both count for the summary)."""
     cut = len(title_words)
-    title_terms = title_words + pairs[: max(cut - 1, 0)]
+    in_title, in_summary = cues(title_words + pairs[: max(cut - 1, 0)]), cues(summary_words + pairs[cut:])
+    for name, found_in in (("answers-attack", answers_an_attack), ("act-after-attack", act_after_attack)):
+        if found_in(title_words):
+            in_title.add(name)
+        if found_in(summary_words):
+            in_summary.add(name)
+    return in_title, in_summary
+
+
+def features(doc: Document) -> set[str]:
+    """The sparse binary features of one item (see the module docstring)."""
+    title_words, summary_words, pairs = _parts(doc)
+    words = title_words + summary_words
     found = set(words)
     found.update(pairs)
     found.update(map("T:".__add__, title_words))
     found.update(["S:" + w[:5] for w in words if len(w) > 5])
-    found.update(["CT:" + name for name in cues(title_terms)])
-    found.update(["CS:" + name for name in cues(summary_words + pairs[cut:])])
-    if answers_an_attack(title_words):
-        found.add("CT:answers-attack")
-    if answers_an_attack(summary_words):
-        found.add("CS:answers-attack")
-    if act_after_attack(title_words):
-        found.add("CT:act-after-attack")
-    if act_after_attack(summary_words):
-        found.add("CS:act-after-attack")
+    in_title, in_summary = _cue_names(title_words, summary_words, pairs)
+    found.update(map("CT:".__add__, in_title))
+    found.update(map("CS:".__add__, in_summary))
     return found
+
+
+class _Memo(dict[str, tuple[int, ...]]):
+    """A dict that computes a missing entry once (lookups of known keys stay in C)."""
+
+    def __init__(self, make: Callable[[str], tuple[int, ...]]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: str) -> tuple[int, ...]:
+        value = self[key] = self.make(key)
+        return value
+
+
+class FeatureIndex:
+    """``features(doc)`` as the column numbers of one vocabulary, for prediction: the same set, found faster.
+
+    A word's own column and its stem's come from one remembered lookup per distinct word, so the stem and
+    title strings are never built per item (a tenth off prediction time).  What it remembers is bounded:
+    past ``memo_limit`` words it starts again."""
+
+    def __init__(self, vocabulary: Mapping[str, int], memo_limit: int = 200_000) -> None:
+        self._vocabulary = vocabulary
+        self._pairs = {name: i for name, i in vocabulary.items() if " " in name and ":" not in name}
+        self._word, self._title = _Memo(self._word_columns), _Memo(self._title_columns)
+        self.memo_limit = memo_limit
+
+    def _word_columns(self, word: str) -> tuple[int, ...]:
+        names = (word, "S:" + word[:5]) if len(word) > 5 else (word,)
+        return tuple(self._vocabulary[n] for n in names if n in self._vocabulary)
+
+    def _title_columns(self, word: str) -> tuple[int, ...]:
+        column = self._vocabulary.get("T:" + word)
+        return () if column is None else (column,)
+
+    def columns(self, doc: Document) -> set[int]:
+        if len(self._word) > self.memo_limit:
+            self._word.clear()
+            self._title.clear()
+        title_words, summary_words, pairs = _parts(doc)
+        found = set(chain.from_iterable(map(self._word.__getitem__, title_words + summary_words)))
+        found.update(chain.from_iterable(map(self._title.__getitem__, title_words)))
+        found.update(map(self._pairs.__getitem__, self._pairs.keys() & pairs))
+        in_title, in_summary = _cue_names(title_words, summary_words, pairs)
+        cue_features = [*map("CT:".__add__, in_title), *map("CS:".__add__, in_summary)]
+        found.update(self._vocabulary[f] for f in cue_features if f in self._vocabulary)
+        return found
 
 
 def describe(feature: str) -> str:

@@ -261,7 +261,8 @@ def _card_row(backend: str, name: str, result: Evaluation) -> str:
 _SPARSE = (
     "multinomial logistic regression (scikit-learn, class-balanced) on L2-normalised binary features: "
     "word 1-2-grams of title+summary, the title's words alone, 5-letter stems, codebook cue lexicons, "
-    "and a response-to-an-attack cue; lower-cased text with house spellings of deciding compounds made one "
+    'a response-to-an-attack cue and an act-after-an-attack cue (rule 8\'s "after"); lower-cased text with '
+    "house spellings of deciding compounds made one "
     "(cease-fire/ceasefire, air strike/airstrike, U.S./US)"
 )
 METHODS = {

@@ -13,7 +13,7 @@ from conftest import DATA, both_backends, run_cli, session_on
 from monitor import series
 from monitor.classify import LABELS, Classifier, Document, fit
 from monitor.errors import ModelError
-from monitor.features import MAX_CHARS, features, tokens
+from monitor.features import MAX_CHARS, FeatureIndex, features, tokens
 from monitor.training import is_held_out, read_corpus, split, train_model
 
 ATTACK = Document("Militants ambush army convoy on mountain road, killing six soldiers", "")
@@ -92,6 +92,27 @@ def test_an_act_after_an_attack_is_a_cue_and_a_consequence_after_one_is_not() ->
     assert "CS:act-after-attack" in features(in_summary) and "CT:act-after-attack" not in features(in_summary)
     contractor = Document("Coalition launches strikes on militia sites near Deir ez-Zor after drone kills a contractor")
     assert Classifier.load(MODEL).predict([contractor])[0].label == "retaliation"  # attack before the cue
+
+
+def test_the_prediction_index_finds_exactly_the_known_features() -> None:
+    """``FeatureIndex`` is a faster road to the columns of ``features``: the same set for every seed item and
+    for awkward text, also after its word memory fills up and starts again."""
+    model = Classifier.load(MODEL)
+    docs = [e.document for e in read_corpus(MODEL.parents[1] / "seeds" / "labelled")]
+    docs += [
+        Document(""),
+        Document("   ", "\n"),
+        Document("Ракетный удар по Харькову", "Обстрел продолжался всю ночь."),
+        Document("以色列空袭加沙", "停火谈判仍在继续"),
+        Document("3rd strike in 24h: U.S. hits 2 sites after Cease-fire talks", "1,000 troops; 2023-10-17"),
+        Document("after after following", "strikes after"),
+        Document("x" * (MAX_CHARS * 3), "strike " * 3000),
+    ]
+    index, small = FeatureIndex(model.vocabulary), FeatureIndex(model.vocabulary, memo_limit=50)
+    for doc in docs:
+        expected = {model.vocabulary[f] for f in features(doc) if f in model.vocabulary}
+        assert index.columns(doc) == expected == small.columns(doc), doc
+    assert len(small._word) <= 51 + 3000  # it started again rather than growing past its limit plus one item
 
 
 def test_shipped_model_reads_an_ap_style_ceasefire_as_de_escalation() -> None:

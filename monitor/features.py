@@ -211,7 +211,7 @@ class FeatureIndex:
     title strings are never built per item (a tenth off prediction time).  What it remembers is bounded:
     past ``memo_limit`` words it starts again."""
 
-    def __init__(self, vocabulary: Mapping[str, int], memo_limit: int = 200_000) -> None:
+    def __init__(self, vocabulary: Mapping[str, int], memo_limit: int = 100_000) -> None:
         self._vocabulary = vocabulary
         self._pairs = {name: i for name, i in vocabulary.items() if " " in name and ":" not in name}
         self._word, self._title = _Memo(self._word_columns), _Memo(self._title_columns)

@@ -14,7 +14,7 @@ from monitor import series
 from monitor.classify import LABELS, Classifier, Document, fit
 from monitor.errors import ModelError
 from monitor.features import MAX_CHARS, FeatureIndex, features, tokens
-from monitor.training import is_held_out, read_corpus, split, train_model
+from monitor.training import is_held_out, least_regularised_of_the_best, read_corpus, split, train_model
 
 ATTACK = Document("Militants ambush army convoy on mountain road, killing six soldiers", "")
 
@@ -165,6 +165,51 @@ def test_split_is_stable_and_disjoint() -> None:
     assert {e.id for e in train}.isdisjoint(e.id for e in test)
     assert len(train) + len(test) == len(corpus)
     assert [is_held_out(e.id) for e in corpus] == [is_held_out(e.id) for e in corpus]
+
+
+def test_among_tied_development_scores_the_smallest_c_wins() -> None:
+    scored = [(0.735, "C=1"), (0.742, "C=2"), (0.741, "C=4"), (0.7423, "C=8")]
+    assert least_regularised_of_the_best(scored) == "C=2"  # 0.7423 and 0.742 are a tie; 0.735 is not
+    assert least_regularised_of_the_best([(0.70, "C=1"), (0.76, "C=2")]) == "C=2"
+    assert least_regularised_of_the_best([(0.75, "C=1"), (0.70, "C=2")]) == "C=1"
+
+
+def test_cli_train_tuned_on_a_development_set_records_c_and_offsets(write_config, tmp_path: Path) -> None:
+    """``monitor train --tune-on DEV.csv``: C and the decision offsets come from the development set, and the
+    model and its card say so."""
+    dev, model_dir, outside = tmp_path / "dev.csv", tmp_path / "models", tmp_path / "outside"
+    outside.mkdir()
+    rows = [
+        ("Artillery pounds the northern suburbs overnight", "attack"),
+        ("Gunmen ambush a police convoy near the border", "attack"),
+        ("Drone hits a fuel depot outside the port city", "attack"),
+        ("Militants storm an army post, killing four", "attack"),
+        ("Jets strike launch sites in response to the rocket barrage", "retaliation"),
+        ("Army hits back at rebel bases after attack on its convoy", "retaliation"),
+        ("Navy fires on radar sites in retaliation for the tanker strike", "retaliation"),
+        ("Militia shells town in revenge for killing of its commander", "retaliation"),
+        ("Both sides agree to a three-day truce", "de-escalation"),
+        ("Rebels free twelve captured soldiers in goodwill gesture", "de-escalation"),
+        ("Troops pull back from the disputed ridge under new deal", "de-escalation"),
+        ("Envoys open talks on a lasting ceasefire", "de-escalation"),
+        ("Central bank raises interest rates again", "other"),
+        ("Minister warns of a severe response if attacks go on", "other"),
+        ("Striker scores twice as the home side wins the derby", "other"),
+        ("Funeral held for victims of last week's bombing", "other"),
+    ]
+    with dev.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("title", "label"), *rows])
+    classifier = {"model_dir": str(model_dir), "seeds_dir": str(DATA), "eval_dir": str(outside)}
+    config = write_config(classifier=classifier)
+    result = run_cli("train", "--tune-on", str(dev), "--config", str(config), cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert all(f"sparse C={c:g}: development macro-F1" in result.stderr + result.stdout for c in (1, 2, 4, 8))
+    model = Classifier.load(model_dir / "classifier.npz")
+    assert model.meta["tuned_on"] == "dev.csv" and len(model.meta["offsets"]) == 4
+    assert model.meta["c"] in (1.0, 2.0, 4.0, 8.0) and 0.0 <= model.meta["dev_halves"] <= 1.0
+    card = (model_dir / "CARD.md").read_text(encoding="utf-8")
+    assert "the mean of 15 searches on bootstrap resamples of dev.csv" in card
+    assert f"C = {model.meta['c']}" in card and str(model.meta["offsets"]) in card
 
 
 def test_cli_classify_text_and_json(write_config, tmp_path: Path) -> None:

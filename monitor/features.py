@@ -6,7 +6,7 @@ judges "from the title first"; its bigrams too cost a sixth of the time for no g
 five-letter word stems, and cue patterns for the codebook's decision points (response framing, an act "after"
 an attack, threats, tallies, talks).  Before tokenising, text is lower-cased and the house spellings of a
 few deciding compounds are made one ("cease-fire" and "ceasefire", "air strike" and "airstrike", "U.S." and
-"US").  Pure functions, run for every item: kept to C-level loops.
+"US").  Pure functions and a prediction index, run for every item: kept to C-level loops.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def _parts(doc: Document) -> tuple[list[str], list[str], list[str]]:
 
 
 def _cue_names(title_words: list[str], summary_words: list[str], pairs: list[str]) -> tuple[set[str], set[str]]:
-    """The cues that the title and the summary touch (pairs that span both count for the summary)."""
+    """The cues that the title and the summary touch (the one pair that spans both counts for neither)."""
     cut = len(title_words)
     in_title, in_summary = cues(title_words + pairs[: max(cut - 1, 0)]), cues(summary_words + pairs[cut:])
     for name, found_in in (("answers-attack", answers_an_attack), ("act-after-attack", act_after_attack)):
@@ -208,8 +208,8 @@ class FeatureIndex:
     """``features(doc)`` as the column numbers of one vocabulary, for prediction: the same set, found faster.
 
     A word's own column and its stem's come from one remembered lookup per distinct word, so the stem and
-    title strings are never built per item (a tenth off prediction time).  What it remembers is bounded:
-    past ``memo_limit`` words it starts again."""
+    title strings are never built per item (a fifth off the feature stage, ``bench_classify``).  What it
+    remembers is bounded: past ``memo_limit`` words it starts again."""
 
     def __init__(self, vocabulary: Mapping[str, int], memo_limit: int = 100_000) -> None:
         self._vocabulary = vocabulary

@@ -309,13 +309,13 @@ def choose_model(
         say(f"{backend} C={c:g}: development macro-F1 {held:.3f} on halves the offsets did not see; offsets {rounded}")
         model.meta.update(tuned_on=tune_on.name, dev_halves=round(held, 4))
         scored.append((held, model))
-    return least_regularised_of_the_best(scored)
+    return most_regularised_of_the_best(scored)
 
 
 TIE = 0.005  # halves scores this close are a tie: they move by about 0.02 from one halving to the next
 
 
-def least_regularised_of_the_best(scored: Sequence[tuple[float, T]]) -> T:
+def most_regularised_of_the_best(scored: Sequence[tuple[float, T]]) -> T:
     """Of candidates in order of growing C, the first that scores within ``TIE`` of the best: among models
     the development set cannot tell apart, the most strongly regularised, which carries best to other text."""
     top = max(score for score, _ in scored)

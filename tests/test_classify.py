@@ -14,7 +14,7 @@ from monitor import series
 from monitor.classify import LABELS, Classifier, Document, fit
 from monitor.errors import ModelError
 from monitor.features import MAX_CHARS, FeatureIndex, features, tokens
-from monitor.training import is_held_out, least_regularised_of_the_best, read_corpus, split, train_model
+from monitor.training import is_held_out, most_regularised_of_the_best, read_corpus, split, train_model
 
 ATTACK = Document("Militants ambush army convoy on mountain road, killing six soldiers", "")
 
@@ -169,9 +169,9 @@ def test_split_is_stable_and_disjoint() -> None:
 
 def test_among_tied_development_scores_the_smallest_c_wins() -> None:
     scored = [(0.735, "C=1"), (0.742, "C=2"), (0.741, "C=4"), (0.7423, "C=8")]
-    assert least_regularised_of_the_best(scored) == "C=2"  # 0.7423 and 0.742 are a tie; 0.735 is not
-    assert least_regularised_of_the_best([(0.70, "C=1"), (0.76, "C=2")]) == "C=2"
-    assert least_regularised_of_the_best([(0.75, "C=1"), (0.70, "C=2")]) == "C=1"
+    assert most_regularised_of_the_best(scored) == "C=2"  # 0.7423 and 0.742 are a tie; 0.735 is not
+    assert most_regularised_of_the_best([(0.70, "C=1"), (0.76, "C=2")]) == "C=2"
+    assert most_regularised_of_the_best([(0.75, "C=1"), (0.70, "C=2")]) == "C=1"
 
 
 def test_cli_train_tuned_on_a_development_set_records_c_and_offsets(write_config, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from monitor.errors import ModelError
 from monitor.features import VERSION as FEATURES_VERSION
-from monitor.features import Document, FeatureIndex, describe, features
+from monitor.features import Document, FeatureIndex, describe, features, telling
 
 LABELS: tuple[str, ...] = ("attack", "retaliation", "de-escalation", "other")
 FORMAT_VERSION = 2
@@ -154,7 +154,9 @@ class Classifier:
         if margins is None:
             others = (self.coef.sum(axis=0, keepdims=True) - self.coef) / max(len(self.labels) - 1, 1)
             margins = self.meta["_margins"] = self.coef - others
+            self.meta["_telling"] = np.array([telling(name) for name in self._names()], dtype=bool)
         ids = np.asarray(found)
+        ids = ids[self.meta["_telling"][ids]]  # function words and numbers explain nothing to a reader
         values = margins[label_index][ids]
         order = np.lexsort((ids, -values))[:top]  # strongest first, ties by feature index
         names = self._names()

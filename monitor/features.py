@@ -239,6 +239,23 @@ class FeatureIndex:
         return found
 
 
+# Words that carry grammar, not news: the model may lean on them ("has", "will" mark reports and forecasts),
+# but as evidence for a reader they say nothing, so explanations leave them out.
+_FUNCTION_WORDS = _words(
+    "a about after against all also am an and any are as at be been before being but by can could did do does "
+    "for from had has have he her his how i if in into is it its may me might more most my no not of on or our "
+    "out over s said say says she should so some such than that the their them then there these they this "
+    "those to told under up was we were what when where which while who why will with would you 0"
+)
+
+
+def telling(feature: str) -> bool:
+    """Whether a feature says something to a reader: not only function words and numbers."""
+    kind, _, rest = feature.partition(":")
+    words = (rest if rest and kind in ("T", "S") else feature).split(" ")
+    return kind in ("CT", "CS") or not _FUNCTION_WORDS.issuperset(words)
+
+
 def describe(feature: str) -> str:
     """A feature as a reader would say it."""
     kind, _, rest = feature.partition(":")

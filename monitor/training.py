@@ -196,7 +196,8 @@ def write_card(path: Path, corpus: Sequence[Example], measured: dict[str, Measur
         f"plus {corrections} analyst corrections; held out: {len(test)} items (one in five, by a hash of the id)",
         "- labels in the corpus: " + ", ".join(f"{label} {counts[label]}" for label in LABELS),
         "- theatres in the corpus: " + ", ".join(f"{t} {n}" for t, n in theatres.most_common()),
-        "- evidence: the three word features that favour the chosen label most over the others' mean",
+        "- evidence: the three word features that favour the chosen label most over the others' mean, leaving out "
+        "function words and numbers",
         "",
         "## Backends",
         "",

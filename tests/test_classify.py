@@ -32,6 +32,22 @@ def test_scores_sum_to_one_and_evidence_names_words(mini: Classifier) -> None:
     assert prediction.evidence and all(isinstance(e, str) and len(e) < 60 for e in prediction.evidence)
 
 
+def test_evidence_leaves_out_function_words_and_numbers() -> None:
+    """Evidence is for a reader: "has", "will", "in 0" may move the model but explain nothing."""
+    docs = [
+        Document("Ministers say they will not attend the summit", "He has said it would be a waste of time."),
+        Document("What we know so far about the 3 blasts", "It was not clear who was behind them, officials said."),
+        Document("Rebels shell the airport for a second night", "The army has said 12 people were hurt."),
+    ]
+    for prediction in Classifier.load(MODEL).predict(docs):
+        assert prediction.evidence, prediction
+        for phrase in prediction.evidence:
+            words = phrase.replace("(title)", "").strip(" “”").split(" ")
+            assert not (
+                set(words) <= set("has have will would not said say says he it was the in 0 what we so".split())
+            )
+
+
 def test_empty_text_is_other_with_a_note(mini: Classifier) -> None:
     for doc in (Document(""), Document("   ", "\n\t")):
         prediction = mini.predict([doc])[0]

@@ -34,7 +34,7 @@ def main() -> None:
     model = Classifier.load(args.model)
     model.intercept = model.intercept - np.asarray(model.meta.get("offsets", np.zeros(len(LABELS))))  # raw model
     rows = list(read_rows(args.dev, need_label=True))
-    log_p = np.log(np.maximum(model.probabilities([r.document for r in rows]), 1e-12))
+    log_p = model.log_probabilities([r.document for r in rows])
     target = np.array([LABELS.index(str(r.label)) for r in rows])
     methods = {
         "no offsets": lambda lp, t: np.zeros(len(LABELS)),

@@ -29,6 +29,7 @@ from monitor.features import Document, FeatureIndex, describe, features, telling
 
 LABELS: tuple[str, ...] = ("attack", "retaliation", "de-escalation", "other")
 FORMAT_VERSION = 2
+_KINDS = {"sparse": "lr", "embed": "lr-minilm"}  # how each backend's versions begin
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class Classifier:
         rounded = [round(float(b), 4) for b in offsets]
         self.intercept = self.intercept + np.asarray(rounded)
         self.meta["offsets"] = rounded
-        self.meta["version"] = _version(self.version.rsplit("-", 1)[0], self.version, rounded)
+        self.meta["version"] = _version(_KINDS[self.backend], self.version, rounded)
 
     def word_counts(self) -> dict[str, int]:
         """Document frequency of each plain word feature in the training corpus (for IDF weights)."""
@@ -127,6 +128,10 @@ class Classifier:
     def probabilities(self, docs: Sequence[Document]) -> np.ndarray:
         """One row per document, one column per label, rows summing to 1."""
         return _softmax(self._scores(docs)[0])
+
+    def log_probabilities(self, docs: Sequence[Document]) -> np.ndarray:
+        """``probabilities`` as logs, floored at 1e-12: what decision offsets are added to."""
+        return np.log(np.maximum(self.probabilities(docs), 1e-12))
 
     def predict(self, docs: Sequence[Document], evidence: int = 3) -> list[Prediction]:
         if not docs:
@@ -287,7 +292,7 @@ def fit(
         "min_count": min_count,
         "scale": scale if embeddings is not None else 0,
     }
-    meta["version"] = _version("lr" if embeddings is None else "lr-minilm", recipe, digest)
+    meta["version"] = _version(_KINDS["sparse" if embeddings is None else "embed"], recipe, digest)
     doc_freq = np.array([counts[f] for f in vocabulary], dtype=np.int32)
     meta["n_docs"] = len(docs)
     coef, emb_coef = weights[:, : len(vocabulary)], None

@@ -296,14 +296,12 @@ def choose_model(
         embedder = Embedder(remember=True)  # every C reads the same texts
     if tune_on is None:
         return train_model(examples, extra, backend=backend, embedder=embedder)
-    from monitor.tables import read_rows
-
-    rows = list(read_rows(tune_on, need_label=True))
+    rows = _labelled_rows(tune_on)
     docs, target = [r.document for r in rows], np.array([LABELS.index(str(r.label)) for r in rows])
     scored: list[tuple[float, Classifier]] = []
     for c in C_GRID[backend]:
         model = train_model(examples, extra, c, backend, embedder)
-        log_p = np.log(np.maximum(model.probabilities(docs), 1e-12))
+        log_p = model.log_probabilities(docs)
         held, bias = offsets.held_out_score(log_p, target), offsets.bagged(log_p, target)
         model.shift(bias)
         rounded = np.round(bias, 2).tolist()

@@ -236,6 +236,7 @@ def write_card(path: Path, corpus: Sequence[Example], measured: dict[str, Measur
         "",
         "Outside sets are read in place from `../shared/eval/` and never trained on. items/s is one batch",
         "on this machine, within `monitor train`; `benchmarks/bench_classify.py` measures speed properly.",
+        "The mapped sets' labels and the codebook part in places: `benchmarks/bench_mapping.py` measures how far.",
         "Reproduce: `monitor train [--backend sparse|embed] --tune-on ../shared/eval/real_2023_jan_sep_dev.csv`",
         "(writes this card, measuring every trained backend), `monitor eval FILE.csv`.",
         "",

@@ -352,6 +352,27 @@ def test_the_seed_article_is_retaliation() -> None:
     assert prediction.label == "retaliation", prediction
 
 
+READINGS = Path(__file__).resolve().parents[1] / "benchmarks" / "codebook_readings.csv"
+EVAL = SEED_ARTICLE.parent / "eval"
+
+
+@pytest.mark.skipif(not EVAL.is_dir(), reason="../shared/eval is absent")
+def test_codebook_readings_name_outside_items_by_id_and_only_where_they_differ() -> None:
+    """benchmarks/codebook_readings.csv (read by bench_mapping.py) holds no text: each row names an item of its
+    set by id, repeats that item's mapped label, and gives a different codebook label."""
+    from monitor.tables import read_rows
+
+    files = {"case2021": "case2021_task2_mapped.csv", "plover": "plover_gsr_mapped.csv"}
+    mapped = {(name, r.id): r.label for name, file in files.items() for r in read_rows(EVAL / file, need_label=True)}
+    with READINGS.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and set(rows[0]) == {"set", "id", "mapped_label", "codebook_label"}
+    for row in rows:
+        assert mapped[(row["set"], row["id"])] == row["mapped_label"], row
+        assert row["codebook_label"] in LABELS and row["codebook_label"] != row["mapped_label"], row
+    assert len({(r["set"], r["id"]) for r in rows}) == len(rows)
+
+
 def test_shipped_model_meets_its_held_out_floor() -> None:
     """The committed artifact, on the committed held-out split: macro-F1 and every class F1."""
     from monitor.training import score

@@ -26,7 +26,7 @@ import numpy as np
 
 from monitor.classify import LABELS, Classifier
 from monitor.metrics import evaluate, macro_f1_of_indices
-from monitor.tables import read_rows
+from monitor.tables import Row, read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
@@ -39,35 +39,37 @@ def readings(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
         return {(r["set"], r["id"]): (r["mapped_label"], r["codebook_label"]) for r in csv.DictReader(handle)}
 
 
+def measure(name: str, rows: list[Row], model: Classifier, differing: dict[tuple[str, str], tuple[str, str]]) -> None:
+    """One set's row of the table, what the codebook changes, and the model's F1 per codebook label."""
+    n = len(LABELS)
+    mapped = np.array([LABELS.index(str(r.label)) for r in rows])
+    codebook = np.array([LABELS.index(differing.get((name, r.id), ("", str(r.label)))[1]) for r in rows])
+    predicted = model.log_probabilities([r.document for r in rows]).argmax(axis=1)
+    scores = [macro_f1_of_indices(mapped, codebook, n), macro_f1_of_indices(mapped, predicted, n)]
+    scores.append(macro_f1_of_indices(codebook, predicted, n))
+    print(f"{name:<10}{len(rows):>7}{int((mapped != codebook).sum()):>20}" + "".join(f"{s:>20.3f}" for s in scores))
+    kinds = Counter((LABELS[m], LABELS[c]) for m, c in zip(mapped, codebook) if m != c)
+    print("          mapped -> codebook: " + ", ".join(f"{m} -> {c} {k}" for (m, c), k in kinds.most_common()))
+    per_class = evaluate([LABELS[c] for c in codebook], [LABELS[p] for p in predicted], LABELS).per_class
+    listed = ", ".join(f"{label} {score.f1:.3f} ({score.support})" for label, score in per_class.items())
+    print(f"          model vs codebook, F1 (support): {listed}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "classifier.npz")
     parser.add_argument("--readings", type=Path, default=Path(__file__).with_name("codebook_readings.csv"))
     args = parser.parse_args()
-    corrections = readings(args.readings)
+    differing = readings(args.readings)
     model = Classifier.load(args.model)
     print(f"model {model.version}")
     columns = ("codebook differs", "codebook vs mapped", "model vs mapped", "model vs codebook")
     print(f"{'set':<10}{'items':>7}" + "".join(f"{c:>20}" for c in columns))
     for name, file in SETS.items():
-        if not (EVAL / file).exists():
+        if (EVAL / file).exists():
+            measure(name, list(read_rows(EVAL / file, need_label=True)), model, differing)
+        else:
             print(f"{name:<10} not measured ({EVAL / file} is absent)")
-            continue
-        rows = list(read_rows(EVAL / file, need_label=True))
-        mapped = np.array([LABELS.index(str(r.label)) for r in rows])
-        codebook = np.array([LABELS.index(corrections.get((name, r.id), ("", str(r.label)))[1]) for r in rows])
-        predicted = model.log_probabilities([r.document for r in rows]).argmax(axis=1)
-        differs = int((mapped != codebook).sum())
-        ceiling, vs_mapped = macro_f1_of_indices(mapped, codebook, 4), macro_f1_of_indices(mapped, predicted, 4)
-        vs_codebook = macro_f1_of_indices(codebook, predicted, 4)
-        print(f"{name:<10}{len(rows):>7}{differs:>20}{ceiling:>20.3f}{vs_mapped:>20.3f}{vs_codebook:>20.3f}")
-        kinds = Counter((LABELS[m], LABELS[c]) for m, c in zip(mapped, codebook) if m != c)
-        print("          mapped -> codebook: " + ", ".join(f"{m} -> {c} {n}" for (m, c), n in kinds.most_common()))
-        scores = evaluate([LABELS[c] for c in codebook], [LABELS[p] for p in predicted], LABELS).per_class
-        print(
-            "          model vs codebook, F1 (support): "
-            + ", ".join(f"{k} {v.f1:.3f} ({v.support})" for k, v in scores.items())
-        )
 
 
 if __name__ == "__main__":

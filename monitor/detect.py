@@ -160,7 +160,13 @@ def _moment_fit(counts: np.ndarray, exposure: np.ndarray) -> tuple[float, float]
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """Silence the warnings statsmodels and numpy raise on degenerate fits (handled by the fallback)."""
+    """Silence the warnings statsmodels and numpy raise on degenerate fits (handled by the fallback).
+
+    statsmodels puts "always" filters for its own warnings in front of the list when first imported; imported
+    first inside this block, they would override the "ignore" (a fresh process printed the first fit's
+    warnings), so it is imported before the filter goes on."""
+    import statsmodels.tools.sm_exceptions  # noqa: F401  (its import-time filters, before ours)
+
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         yield

@@ -160,7 +160,8 @@ def _moment_fit(counts: np.ndarray, exposure: np.ndarray) -> tuple[float, float]
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """Silence the warnings statsmodels and numpy raise on degenerate fits (handled by the fallback).
+    """Silence the warnings statsmodels and numpy raise on degenerate fits: one with non-finite estimates falls
+    back to the moment baseline, one that stops short of convergence with finite estimates is used.
 
     statsmodels puts "always" filters for its own warnings in front of the list when first imported; imported
     first inside this block, they would override the "ignore" (a fresh process printed the first fit's
@@ -187,7 +188,6 @@ def _nb_fit(counts: np.ndarray, design: np.ndarray, exposure: np.ndarray) -> Any
     return result
 
 
-@quiet()
 def fit_baseline(
     counts: np.ndarray,
     exposure: np.ndarray,
@@ -200,18 +200,19 @@ def fit_baseline(
     if len(counts) < params.min_history or counts.sum() < 5:
         return _fallback(counts, exposure, target_exposure)
     design = _design(steps, params.seasonal, params.period)
-    try:
-        first = _nb_fit(counts, design, exposure)
-        trend = _trend_significant(first, params.trend_keep_p)
-        if not trend:
-            design = _design(steps, params.seasonal, params.period, trend=False)
+    with quiet():  # only here: a short history above falls back without loading statsmodels
+        try:
             first = _nb_fit(counts, design, exposure)
-        capped = _cap_outbreaks(counts, first, design, exposure)
-        result = _nb_fit(capped, design, exposure) if not np.array_equal(capped, counts) else first
-    except (ValueError, np.linalg.LinAlgError):
-        return _fallback(counts, exposure, target_exposure)
-    target_design = _design(target_steps, params.seasonal, params.period, trend)
-    mean = np.asarray(result.predict(target_design, exposure=target_exposure))
+            trend = _trend_significant(first, params.trend_keep_p)
+            if not trend:
+                design = _design(steps, params.seasonal, params.period, trend=False)
+                first = _nb_fit(counts, design, exposure)
+            capped = _cap_outbreaks(counts, first, design, exposure)
+            result = _nb_fit(capped, design, exposure) if not np.array_equal(capped, counts) else first
+        except (ValueError, np.linalg.LinAlgError):
+            return _fallback(counts, exposure, target_exposure)
+        target_design = _design(target_steps, params.seasonal, params.period, trend)
+        mean = np.asarray(result.predict(target_design, exposure=target_exposure))
     alpha = float(np.clip(result.params[-1], 0.0, 10.0))
     return Baseline(np.maximum(mean, 1e-3), alpha, False)
 
@@ -332,10 +333,8 @@ def trend_test(counts: np.ndarray, expected: np.ndarray, alpha: float) -> tuple[
 
     with quiet():
         import statsmodels.api as sm
-    t = np.arange(len(counts), dtype=float) / 7.0
-    design = sm.add_constant(t)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+
+        design = sm.add_constant(np.arange(len(counts), dtype=float) / 7.0)
         family = sm.families.NegativeBinomial(alpha=max(alpha, 1e-6))
         result = sm.GLM(counts, design, family=family, offset=np.log(np.maximum(expected, 1e-6))).fit()
     slope, se = float(result.params[1]), float(result.bse[1])

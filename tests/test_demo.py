@@ -28,7 +28,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = run_cli("demo", "--dir", str(out), cwd=tmp_path, env={"PYTHONHASHSEED": "1"}, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "Warning" not in result.stderr, result.stderr  # a degenerate fit falls back quietly, as documented
+    assert "Warning" not in result.stderr, result.stderr  # degenerate baseline fits stay quiet (detect.quiet)
     lines = result.stdout.splitlines()
     feed_lines = [line for line in lines if re.match(r"\s+[a-z-]+\s+ok\s+\d+ new", line)]
     assert len(feed_lines) == len(list(FEEDS.glob("*.xml")))
